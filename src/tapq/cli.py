@@ -1,0 +1,194 @@
+"""The ``tapq`` command line: a thin layer over the Python API.
+
+User mistakes (a bad spec, a missing file, an invalid bit-width) end in one line on
+stderr and exit status 2; results are never printed half-way.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from tapq.errors import TapqError
+from tapq.progress import set_quiet
+
+EXAMPLES = {
+    "demo": "example: tapq demo",
+    "quantize": "example: tapq quantize --model mnist-cnn --bits 4 --ptq adaround --json\n"
+                "         tapq quantize --model mypkg.nets:build --weights net.pt --data mnist "
+                "--config bits.json",
+    "layers": "example: tapq layers --model mnist-cnn",
+    "train": "example: tapq train mnist-cnn",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, like every other tapq error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tapq", description="Mixed-precision quantization with proxies "
+                     "discovered by an LLM (TAP).")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help_text, description=help_text,
+                                   epilog=EXAMPLES[name],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    demo = command("demo", "Run the main job on the embedded default model.")
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+
+    quantize = command("quantize", "Quantize a model (PTQ) and report accuracy, size, BitOps.")
+    _add_model_args(quantize)
+    bits = quantize.add_mutually_exclusive_group(required=True)
+    bits.add_argument("--bits", type=int, help="uniform weight bit-width (2..8, 32 = FP)")
+    bits.add_argument("--config", help="bit configuration JSON file")
+    quantize.add_argument("--a-bits", type=int, default=8,
+                          help="activation bits with --bits (default 8)")
+    quantize.add_argument("--pin-first-last", type=int, metavar="BITS",
+                          help="hold the first and last layer at BITS (with --bits)")
+    quantize.add_argument("--ptq", default="rtn", choices=("rtn", "adaround"),
+                          help="weight rounding: round-to-nearest or AdaRound")
+    quantize.add_argument("--act-clipping", default="mse",
+                          choices=("mse", "percentile", "minmax"),
+                          help="activation range method (default mse)")
+    quantize.add_argument("--calib-size", type=int, default=256, help="calibration images")
+    quantize.add_argument("--calib-seed", type=int, default=0, help="calibration sample seed")
+    quantize.add_argument("--save-config", metavar="FILE", help="write the configuration used")
+    quantize.add_argument("--json", action="store_true", help="print one JSON object")
+
+    layers = command("layers", "List a model's quantizable layers with size and MACs.")
+    _add_model_args(layers)
+    layers.add_argument("--json", action="store_true", help="print JSON")
+
+    train = command("train", "Retrain a built-in model from its seed (reproduces shipped weights).")
+    train.add_argument("name", help="built-in model name, e.g. mnist-cnn")
+    train.add_argument("--out", help="folder for the checkpoint (default: the package's)")
+    return parser
+
+
+def _add_model_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="mnist-cnn",
+                        help="built-in name or package.module:factory (default mnist-cnn)")
+    parser.add_argument("--weights", help="weights file (state dict) for the model")
+    parser.add_argument("--data", help="dataset (mnist, digits); default: the model's own")
+
+
+def _load(args: argparse.Namespace):
+    from tapq.data import load_data
+    from tapq.models import default_data_for, load_model
+
+    model = load_model(args.model, args.weights)
+    data_spec = args.data or default_data_for(args.model)
+    if data_spec is None:
+        raise TapqError(f"--data is required for user model {args.model!r}")
+    return model, load_data(data_spec)
+
+
+def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
+    from tapq.measure import Measurer
+    from tapq.quant import BitConfig, PTQSettings, uniform_config
+    from tapq.quant.quantizers import check_bits
+
+    if args.calib_size < 1:
+        raise TapqError("--calib-size must be at least 1")
+    model, data = _load(args)
+    settings = PTQSettings(weight_rounding=args.ptq, act_clipping=args.act_clipping,
+                           calib_size=args.calib_size, calib_seed=args.calib_seed)
+    measurer = Measurer(model, data, settings)
+    if args.config:
+        config = BitConfig.load(args.config).validate(measurer.layer_names)
+    else:
+        check_bits(args.bits), check_bits(args.a_bits)
+        config = uniform_config(measurer.layer_names, args.bits, args.a_bits,
+                                pin_first_last=args.pin_first_last, model=args.model)
+    result = measurer.measure(config)
+    if args.save_config:
+        config.save(args.save_config)
+    if args.json:
+        print(json.dumps(result.to_json()))
+        return
+    table = Table(title=f"{args.model} on {data.name} ({len(data.eval)} evaluation images), "
+                  f"PTQ {args.ptq}")
+    for column in ("FP acc", "quantized acc", "size MB", "BitOps (M)", "avg w-bits"):
+        table.add_column(column, justify="right")
+    table.add_row(f"{100 * result.fp_acc:.2f}%", f"{100 * result.q_acc:.2f}%",
+                  f"{result.size_mb:.4f}", f"{result.bitops / 1e6:.1f}", f"{result.avg_w_bits:.2f}")
+    console.print(table)
+
+
+def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
+    from tapq.demo import run_demo
+
+    rows = run_demo()
+    if args.json:
+        print(json.dumps([{"label": r.label, "ptq": r.ptq, **r.result.to_json()} for r in rows]))
+        return
+    fp_acc = rows[0].result.q_acc
+    table = Table(title="mnist-cnn on mnist (2,000 evaluation images): PTQ accuracy")
+    for column in ("config", "PTQ", "accuracy", "vs FP", "size MB", "MBitOps"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        r = row.result
+        table.add_row(row.label, row.ptq, f"{100 * r.q_acc:.2f}%",
+                      f"{100 * (r.q_acc - fp_acc):+.2f}", f"{r.size_mb:.4f}",
+                      f"{r.bitops / 1e6:.1f}")
+    console.print(table)
+
+
+def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
+    from tapq.quant import find_quantizable_layers, fold_batchnorm, measure_costs
+
+    model, data = _load(args)
+    costs = measure_costs(model, data.calib.x[:1])
+    layers = find_quantizable_layers(fold_batchnorm(model, data.calib.x[:1])[0])
+    if args.json:
+        print(json.dumps([{"name": i.name, "kind": i.kind, "params": i.num_params,
+                           "macs": costs.layers[i.name].macs} for i in layers]))
+        return
+    table = Table(title=f"quantizable layers of {args.model}")
+    for column in ("#", "name", "kind", "params", "MACs"):
+        table.add_column(column, justify="right" if column in ("#", "params", "MACs") else "left")
+    for info in layers:
+        table.add_row(str(info.index), info.name, info.kind, f"{info.num_params:,}",
+                      f"{costs.layers[info.name].macs:,}")
+    console.print(table)
+
+
+def _cmd_train(args: argparse.Namespace, console: Console) -> None:
+    from tapq.models import BUILTIN_MODELS, train_builtin
+
+    if args.name not in BUILTIN_MODELS:
+        raise TapqError(f"no built-in model {args.name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
+    record = train_builtin(args.name, args.out)
+    console.print(f"saved {record['path']}: eval accuracy {100 * record['eval_accuracy']:.2f}% "
+                  f"in {record['train_seconds']:.0f} s")
+
+
+COMMANDS = {"demo": _cmd_demo, "quantize": _cmd_quantize, "layers": _cmd_layers,
+            "train": _cmd_train}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``tapq`` console script; returns the exit status."""
+    args = _build_parser().parse_args(argv)
+    set_quiet(args.quiet or getattr(args, "json", False))
+    try:
+        COMMANDS[args.command](args, Console())
+    except TapqError as error:
+        print(f"tapq: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Dataset containers and the fixed, stratified train / calibration / evaluation split.
+
+Every built-in dataset is split the same way: per class, a seeded permutation assigns a
+fixed number of examples to each split. Fixed splits are what make accuracy numbers
+comparable across runs, machines and benchmark files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Split:
+    """Inputs `x` (N, C, H, W float32, already normalised) and integer labels `y` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, n: int, seed: int) -> "Split":
+        """A seeded random subset of `n` examples (all of them if n >= len)."""
+        if n >= len(self):
+            return self
+        index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Split(self.x[index], self.y[index])
+
+
+@dataclass(frozen=True)
+class DatasetSplits:
+    """A dataset as tapq uses it.
+
+    Attributes:
+        name: the data spec that produced it (e.g. "mnist").
+        train: examples the model is trained on.
+        calib: examples PTQ calibrates on; never trained on, never evaluated on.
+        eval: held-out examples that every accuracy in tapq is measured on.
+        num_classes: number of labels.
+    """
+
+    name: str
+    train: Split
+    calib: Split
+    eval: Split
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input (C, H, W)."""
+        return tuple(self.train.x.shape[1:])
+
+
+def stratified_split(labels: np.ndarray, counts: tuple[int, int, int], seed: int
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of train / calib / eval holding `counts` examples of every class.
+
+    Classes with fewer examples than sum(counts) give up evaluation examples first.
+    """
+    rng = np.random.default_rng(seed)
+    parts: tuple[list, list, list] = ([], [], [])
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_train, n_calib, _ = counts
+        parts[0].append(members[:n_train])
+        parts[1].append(members[n_train:n_train + n_calib])
+        parts[2].append(members[n_train + n_calib:n_train + n_calib + counts[2]])
+    return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+
+
+def make_splits(name: str, images: np.ndarray, labels: np.ndarray,
+                counts: tuple[int, int, int], seed: int) -> DatasetSplits:
+    """Split (N, C, H, W) images into fixed stratified splits, normalised by train statistics."""
+    train_idx, calib_idx, eval_idx = stratified_split(labels, counts, seed)
+    x = torch.as_tensor(images, dtype=torch.float32)
+    mean, std = x[train_idx].mean(), x[train_idx].std()
+    x = (x - mean) / std
+    y = torch.as_tensor(labels, dtype=torch.long)
+    return DatasetSplits(name=name, train=Split(x[train_idx], y[train_idx]),
+                         calib=Split(x[calib_idx], y[calib_idx]),
+                         eval=Split(x[eval_idx], y[eval_idx]),
+                         num_classes=int(labels.max()) + 1)

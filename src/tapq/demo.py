@@ -1,0 +1,47 @@
+"""The main job on the embedded default: what PTQ does to the model at each bit-width.
+
+Today it trains or loads the default model and measures uniform configurations
+(W8A8 ... W2A8) with both weight-rounding methods. Later stages (benchmark, proxies,
+allocation, discovery, report) extend this same job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tapq.data import load_data
+from tapq.measure import Measurer, QuantResult
+from tapq.models import DEFAULT_MODEL, default_data_for, load_model
+from tapq.progress import track
+from tapq.quant import FULL_PRECISION, PTQSettings, uniform_config
+
+DEMO_BITS = (8, 4, 3, 2)
+DEMO_METHODS = ("rtn", "adaround")
+
+
+@dataclass(frozen=True)
+class DemoRow:
+    """One line of the demo table."""
+
+    label: str
+    ptq: str
+    result: QuantResult
+
+
+def run_demo(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
+    """Measure full precision and W{8,4,3}A8 / W2A8 under RTN and AdaRound."""
+    model = load_model(model_spec)
+    data = load_data(default_data_for(model_spec) or "mnist")
+    rows: list[DemoRow] = []
+    jobs = [(method, bits) for method in DEMO_METHODS for bits in DEMO_BITS]
+    measurers = {}
+    for method, bits in track(jobs, "PTQ + evaluation"):
+        if method not in measurers:
+            measurers[method] = Measurer(model, data, PTQSettings(weight_rounding=method))
+        measurer = measurers[method]
+        if not rows:
+            fp = uniform_config(measurer.layer_names, FULL_PRECISION, FULL_PRECISION,
+                                model=model_spec)
+            rows.append(DemoRow("FP32", "-", measurer.measure(fp)))
+        config = uniform_config(measurer.layer_names, bits, a_bits, model=model_spec)
+        rows.append(DemoRow(f"W{bits}A{a_bits}", method, measurer.measure(config)))
+    return rows

@@ -1,0 +1,142 @@
+"""Model specs: built-in names with shipped (or cached) weights, and a user's own factory.
+
+A spec is either
+- a built-in name (``mnist-cnn``, the embedded default, or ``digits-cnn``), whose weights
+  ship inside the package and are retrained by a seeded script if missing; or
+- ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable
+  returning an ``nn.Module``, with weights from ``--weights PATH`` (a state dict or a
+  whole pickled module).
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from tapq.data import load_data
+from tapq.errors import TapqError
+from tapq.models.nets import DigitsCNN, MnistResNet
+from tapq.models.train import TrainConfig, train_model
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    """A built-in network: how to build it, which data it is for, how it is trained."""
+
+    factory: Callable[[], nn.Module]
+    dataset: str
+    train: TrainConfig
+
+
+BUILTIN_MODELS: dict[str, BuiltinModel] = {
+    "mnist-cnn": BuiltinModel(MnistResNet, "mnist", TrainConfig(epochs=30)),
+    "digits-cnn": BuiltinModel(DigitsCNN, "digits", TrainConfig(epochs=40, batch_size=32,
+                                                                max_shift=0)),
+}
+DEFAULT_MODEL = "mnist-cnn"
+
+
+def cache_dir() -> Path:
+    """Where tapq keeps what it rebuilds (``$TAPQ_CACHE``, default ``~/.cache/tapq``)."""
+    return Path(os.environ.get("TAPQ_CACHE", Path.home() / ".cache" / "tapq"))
+
+
+def _weights_file(name: str) -> Path:
+    return f"{name.replace('-', '_')}.pt"  # type: ignore[return-value]
+
+
+def train_builtin(name: str, out_dir: Path | None = None) -> dict:
+    """Train built-in model `name` from its seed and save it; return the training record."""
+    spec = BUILTIN_MODELS[name]
+    model = spec.factory()
+    record = train_model(model, load_data(spec.dataset), spec.train)
+    out = Path(out_dir or SHIPPED_WEIGHTS) / _weights_file(name)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "record": record, "model": name}, out)
+    return {"path": str(out), **record}
+
+
+def _load_builtin(name: str) -> nn.Module:
+    model = BUILTIN_MODELS[name].factory()
+    for folder in (SHIPPED_WEIGHTS, cache_dir() / "weights"):
+        path = folder / _weights_file(name)
+        if path.exists():
+            model.load_state_dict(torch.load(path, weights_only=True)["state_dict"])
+            return model.eval()
+    train_builtin(name, cache_dir() / "weights")
+    return _load_builtin(name)
+
+
+def _import_factory(spec: str) -> Callable[[], nn.Module]:
+    module_name, _, attr = spec.rpartition(":")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.exists():
+                raise TapqError(f"model file not found: {path}")
+            module_spec = importlib.util.spec_from_file_location(path.stem, path)
+            module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+            module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise TapqError(f"cannot import {module_name!r} for model spec {spec!r}: {error}")
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise TapqError(f"{module_name!r} has no callable {attr!r} (model spec {spec!r})")
+    return factory
+
+
+def _load_weights(model: nn.Module, path: str) -> nn.Module:
+    if not Path(path).is_file():
+        raise TapqError(f"weights file not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a corrupt or foreign file: say so in one line
+        raise TapqError(f"cannot read weights {path}: {error}")
+    if isinstance(state, nn.Module):
+        return state
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise TapqError(f"weights {path} do not fit the model: {first_line}")
+    return model
+
+
+def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Module:
+    """Build the model named by `spec` in eval mode, with its weights loaded.
+
+    Built-in names use their shipped checkpoint (trained on first use if it is missing);
+    ``module:factory`` specs call the factory and load ``weights`` if given.
+    """
+    if spec in BUILTIN_MODELS:
+        model = _load_builtin(spec)
+        if weights:
+            model = _load_weights(model, weights)
+        return model.eval()
+    if ":" not in spec:
+        raise TapqError(f"unknown model spec {spec!r}; use a built-in name "
+                        f"({', '.join(BUILTIN_MODELS)}) or 'package.module:factory'")
+    model = _import_factory(spec)()
+    if not isinstance(model, nn.Module):
+        raise TapqError(f"factory {spec!r} returned {type(model).__name__}, not an nn.Module")
+    if weights:
+        model = _load_weights(model, weights)
+    return model.eval()
+
+
+def default_data_for(spec: str) -> str | None:
+    """The dataset a built-in model was trained for, None for user models."""
+    builtin = BUILTIN_MODELS.get(spec)
+    return builtin.dataset if builtin else None

@@ -1,0 +1,102 @@
+"""Finding the quantizable layers of any ``nn.Module`` and swapping in fake-quantized ones.
+
+A user's model class is never edited: tapq works on a copy and replaces each quantizable
+submodule (Conv1d, Conv2d incl. depthwise, Linear) by a ``QuantLayer`` that wraps the
+original, found by its qualified name. Layer names are therefore the contract between
+bit configurations, statistics, proxies and allocation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from tapq.quant.quantizers import FULL_PRECISION, fake_quant_act
+
+QUANTIZABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One quantizable layer.
+
+    Attributes:
+        name: qualified module name, e.g. ``layer1.conv1.0``.
+        kind: ``conv``, ``depthwise`` (groups == in_channels > 1) or ``linear``.
+        index: position in module registration order (depth order for sequential nets).
+        num_params: number of weight elements (bias excluded: it stays at 32 bits).
+    """
+
+    name: str
+    kind: str
+    index: int
+    num_params: int
+
+
+def layer_kind(module: nn.Module) -> str:
+    """``linear``, ``depthwise`` or ``conv`` for a quantizable module."""
+    if isinstance(module, nn.Linear):
+        return "linear"
+    if module.groups > 1 and module.groups == module.in_channels:
+        return "depthwise"
+    return "conv"
+
+
+def find_quantizable_layers(model: nn.Module) -> list[LayerInfo]:
+    """Every quantizable layer of `model`, in registration order.
+
+    Inside an already quantized model the ``QuantLayer`` wrappers are reported under the
+    original layer's name, so names are the same before and after quantization.
+    """
+    return [LayerInfo(name, layer_kind(module), index, module.weight.numel())
+            for index, (name, module) in enumerate(_walk(model, ""))]
+
+
+def _walk(module: nn.Module, prefix: str):
+    """Yield (qualified name, conv/linear module), not descending into what is found."""
+    for child_name, child in module.named_children():
+        name = prefix + child_name
+        if isinstance(child, QuantLayer):
+            yield name, child.layer
+        elif isinstance(child, QUANTIZABLE_TYPES):
+            yield name, child
+        else:
+            yield from _walk(child, name + ".")
+
+
+def layer_forward(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Run conv/linear `module` on `x` with `weight` in place of its own weight."""
+    if isinstance(module, nn.Linear):
+        return nn.functional.linear(x, weight, module.bias)
+    return module._conv_forward(x, weight, module.bias)
+
+
+class QuantLayer(nn.Module):
+    """A Conv/Linear layer with fake-quantized weights and input activations.
+
+    The de-quantized weight is computed once by PTQ and kept as a buffer, so inference
+    costs the original layer plus one fused activation fake-quant.
+    """
+
+    def __init__(self, layer: nn.Module, weight: torch.Tensor, w_bits: int, a_bits: int,
+                 a_scale: float = 1.0, a_zero_point: int = 0) -> None:
+        super().__init__()
+        self.layer = layer
+        self.register_buffer("weight_q", weight)
+        self.w_bits, self.a_bits = w_bits, a_bits
+        self.a_scale, self.a_zero_point = a_scale, a_zero_point
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.a_bits < FULL_PRECISION:
+            x = fake_quant_act(x, self.a_scale, self.a_zero_point, self.a_bits)
+        return layer_forward(self.layer, x, self.weight_q)
+
+    def extra_repr(self) -> str:
+        return f"w_bits={self.w_bits}, a_bits={self.a_bits}"
+
+
+def replace_module(model: nn.Module, name: str, new: nn.Module) -> None:
+    """Put `new` where submodule `name` is, through its parent (works for Sequential too)."""
+    parent_name, _, child = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, child, new)
