@@ -22,7 +22,7 @@ from torch import nn
 from tapq.data import load_data
 from tapq.errors import TapqError
 from tapq.models.nets import DigitsCNN, MnistResNet
-from tapq.models.train import TrainConfig, train_model
+from tapq.models.train import TrainConfig, train_from_seed
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 
@@ -56,8 +56,7 @@ def _weights_file(name: str) -> Path:
 def train_builtin(name: str, out_dir: Path | None = None) -> dict:
     """Train built-in model `name` from its seed and save it; return the training record."""
     spec = BUILTIN_MODELS[name]
-    model = spec.factory()
-    record = train_model(model, load_data(spec.dataset), spec.train)
+    model, record = train_from_seed(spec.factory, load_data(spec.dataset), spec.train)
     out = Path(out_dir or SHIPPED_WEIGHTS) / _weights_file(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict(), "record": record, "model": name}, out)

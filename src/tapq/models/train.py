@@ -6,6 +6,7 @@ checkpoint. Training is deterministic for a given seed, thread count and PyTorch
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -81,6 +82,14 @@ def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig) -> d
     return {"train_config": asdict(config), "eval_accuracy": result.accuracy,
             "eval_loss": result.loss, "train_seconds": time.perf_counter() - start,
             "torch_version": str(torch.__version__)}
+
+
+def train_from_seed(factory: Callable[[], nn.Module], data: DatasetSplits, config: TrainConfig
+                    ) -> tuple[nn.Module, dict]:
+    """Build a model with `config.seed` (so initialisation is reproducible) and train it."""
+    torch.manual_seed(config.seed)
+    model = factory()
+    return model, train_model(model, data, config)
 
 
 if __name__ == "__main__":

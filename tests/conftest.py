@@ -1,0 +1,45 @@
+"""Shared fixtures: the built-in models and data are loaded once per test session."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tapq.data import load_data
+from tapq.models import load_model
+from tapq.progress import set_quiet
+
+set_quiet(True)
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    return load_data("mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_model():
+    return load_model("mnist-cnn")
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_data("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_model():
+    return load_model("digits-cnn")
+
+
+def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Give every BatchNorm non-trivial statistics, so folding is really exercised."""
+    generator = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=generator))
+            module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
+            module.weight.data.copy_(torch.randn(n, generator=generator))
+            module.bias.data.copy_(torch.randn(n, generator=generator))
+    return model.eval()

@@ -1,0 +1,45 @@
+import torch
+from torch import nn
+
+from tapq.quant import BitConfig, PTQEngine, QuantLayer, find_quantizable_layers
+
+
+class _Mixed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.seq = nn.Sequential(nn.Conv1d(2, 4, 3), nn.ReLU())
+        self.blocks = nn.ModuleList([nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 8, 1, groups=2)])
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = self.seq(x)  # (N, 4, L)
+        y = y.unsqueeze(-1).expand(-1, -1, -1, y.shape[-1])
+        for block in self.blocks:
+            y = torch.relu(block(y))
+        return self.head(y.mean((2, 3)))
+
+
+def test_finds_every_quantizable_layer_with_its_kind():
+    layers = find_quantizable_layers(_Mixed())
+    assert [(i.name, i.kind, i.index) for i in layers] == [
+        ("seq.0", "conv", 0), ("blocks.0", "depthwise", 1), ("blocks.1", "conv", 2),
+        ("head", "linear", 3)]
+    assert layers[1].num_params == 4 * 9
+
+
+def test_quantized_model_keeps_names_and_leaves_users_model_alone():
+    model = _Mixed().eval()
+    x = torch.randn(16, 2, 10)
+    before = model(x).detach()
+    engine = PTQEngine(model, x)
+    config = BitConfig(w={"seq.0": 4, "blocks.0": 3, "head": 8}, a={"blocks.1": 6})
+    quantized = engine.quantize(config)
+    assert [i.name for i in find_quantizable_layers(quantized)] == ["seq.0", "blocks.0",
+                                                                   "blocks.1", "head"]
+    wrapped = {n: m for n, m in quantized.named_modules() if isinstance(m, QuantLayer)}
+    assert set(wrapped) == {"seq.0", "blocks.0", "blocks.1", "head"}
+    assert (wrapped["blocks.0"].w_bits, wrapped["blocks.1"].a_bits) == (3, 6)
+    assert type(quantized) is _Mixed and not any(isinstance(m, QuantLayer)
+                                                 for m in model.modules())
+    assert torch.equal(model(x).detach(), before)
+    assert not torch.allclose(quantized(x), before)

@@ -1,0 +1,72 @@
+"""The command line as a user meets it: real processes, real exit codes."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def tapq(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "tapq.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_quantize_json_reports_the_contract_keys():
+    result = tapq("quantize", "--model", "digits-cnn", "--bits", "4", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"fp_acc", "q_acc", "size_mb", "bitops", "config"} <= set(report)
+    assert report["q_acc"] > 0.9 and report["fp_acc"] > 0.97
+    assert set(report["config"]["w"].values()) == {4}
+
+
+def test_quantize_with_a_config_file_and_pinning(tmp_path):
+    saved = tmp_path / "bits.json"
+    result = tapq("quantize", "--model", "digits-cnn", "--bits", "3", "--pin-first-last", "8",
+                  "--save-config", str(saved), "--json")
+    assert result.returncode == 0, result.stderr
+    config = json.loads(saved.read_text())
+    assert config["w"]["conv1.0"] == 8 and config["w"]["fc"] == 8 and config["w"]["dw.0"] == 3
+    again = tapq("quantize", "--model", "digits-cnn", "--config", str(saved), "--json")
+    assert json.loads(again.stdout)["q_acc"] == json.loads(result.stdout)["q_acc"]
+
+
+def test_human_table_and_layers_listing():
+    result = tapq("quantize", "--model", "digits-cnn", "--bits", "8")
+    assert result.returncode == 0 and "quantized acc" in result.stdout
+    layers = json.loads(tapq("layers", "--model", "digits-cnn", "--json").stdout)
+    assert [l["kind"] for l in layers] == ["conv", "conv", "depthwise", "conv", "linear"]
+
+
+@pytest.fixture
+def bad_config(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"w": {"conv1.0": 4, "conv9": 4}}))
+    return str(path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["quantize", "--model", "resnet-9000", "--bits", "4"], "unknown model spec"),
+    (["quantize", "--model", "digits-cnn", "--weights", "/no/such.pt", "--bits", "4"],
+     "weights file not found"),
+    (["quantize", "--model", "digits-cnn", "--bits", "9"], "bit-width 9 is not supported"),
+    (["quantize", "--model", "digits-cnn", "--bits", "1"], "bit-width 1 is not supported"),
+    (["quantize", "--model", "digits-cnn", "--config", "BAD"], "not in the model: conv9"),
+    (["quantize", "--model", "digits-cnn", "--config", "/no/such.json"], "not found"),
+    (["quantize", "--model", "digits-cnn", "--bits", "4", "--data", "cifar"], "unknown data spec"),
+    (["quantize", "--model", "tapq.models.nets:DigitsCNN", "--bits", "4"], "--data is required"),
+    (["quantize", "--model", "digits-cnn"], "one of the arguments --bits --config is required"),
+    (["train", "resnet"], "no built-in model"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(args, message, bad_config):
+    result = tapq(*[bad_config if a == "BAD" else a for a in args])
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr
+
+
+def test_every_command_help_has_an_example():
+    for command in ("demo", "quantize", "layers", "train"):
+        result = tapq(command, "--help")
+        assert result.returncode == 0 and "example: tapq " + command in result.stdout
