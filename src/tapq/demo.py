@@ -28,7 +28,8 @@ class DemoRow:
 
 
 def run_demo(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
-    """Measure full precision and W{8,4,3}A8 / W2A8 under RTN and AdaRound."""
+    """Measure full precision, W8A8 ... W2A8, and W2A8 with the first and last layer
+    pinned at 8 bits, under RTN and under AdaRound."""
     model = load_model(model_spec)
     data = load_data(default_data_for(model_spec) or "mnist")
     rows: list[DemoRow] = []
@@ -44,4 +45,9 @@ def run_demo(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
             rows.append(DemoRow("FP32", "-", measurer.measure(fp)))
         config = uniform_config(measurer.layer_names, bits, a_bits, model=model_spec)
         rows.append(DemoRow(f"W{bits}A{a_bits}", method, measurer.measure(config)))
+        if bits == min(DEMO_BITS):  # the usual rescue: first and last layer at 8 bits
+            pinned = uniform_config(measurer.layer_names, bits, a_bits, pin_first_last=8,
+                                    model=model_spec)
+            rows.append(DemoRow(f"W{bits}A{a_bits}, first/last 8", method,
+                                measurer.measure(pinned)))
     return rows
