@@ -57,6 +57,13 @@ def bad_config(tmp_path):
     (["quantize", "--model", "tapq.models.nets:DigitsCNN", "--bits", "4"], "--data is required"),
     (["quantize", "--model", "digits-cnn"], "one of the arguments --bits --config is required"),
     (["train", "resnet"], "no built-in model"),
+    (["bench", "info", "/no/such.db"], "benchmark file not found"),
+    (["bench", "build", "--model", "digits-cnn", "--out", "/tmp/x.db", "--bits", "2,x"],
+     "comma-separated list of integers"),
+    (["bench", "build", "--model", "digits-cnn", "--out", "/tmp/x.db", "--bits", "2,12"],
+     "bit-width 12 is not supported"),
+    (["proxy", "eval", "--bench", "/no/such.db"], "benchmark file not found"),
+    (["proxy", "eval", "--bench", "/no/such.db", "--proxy", "magic"], "unknown proxy"),
 ])
 def test_bad_input_gives_one_line_and_nonzero_exit(args, message, bad_config):
     result = tapq(*[bad_config if a == "BAD" else a for a in args])
@@ -67,6 +74,7 @@ def test_bad_input_gives_one_line_and_nonzero_exit(args, message, bad_config):
 
 
 def test_every_command_help_has_an_example():
-    for command in ("demo", "quantize", "layers", "train"):
-        result = tapq(command, "--help")
+    for command in ("demo", "quantize", "layers", "train", "bench build", "bench info",
+                    "proxy list", "proxy eval"):
+        result = tapq(*command.split(), "--help")
         assert result.returncode == 0 and "example: tapq " + command in result.stdout

@@ -23,6 +23,12 @@ EXAMPLES = {
                 "--config bits.json",
     "layers": "example: tapq layers --model mnist-cnn",
     "train": "example: tapq train mnist-cnn",
+    "bench build": "example: tapq bench build --model mnist-cnn --out mnist.db --configs 600 "
+                   "--workers 2",
+    "bench info": "example: tapq bench info benchmarks/data/mnist-cnn.db --json",
+    "proxy list": "example: tapq proxy list",
+    "proxy eval": "example: tapq proxy eval --bench benchmarks/data/mnist-cnn.db "
+                  "--proxy hawq_v2 --proxy my_proxy.py",
 }
 
 
@@ -39,10 +45,10 @@ def _build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        return commands.add_parser(name, help=help_text, description=help_text,
-                                   epilog=EXAMPLES[name],
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    def command(name: str, help_text: str, group=commands) -> argparse.ArgumentParser:
+        return group.add_parser(name.split()[-1], help=help_text, description=help_text,
+                                epilog=EXAMPLES[name],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
 
     demo = command("demo", "Run the main job on the embedded default model.")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
@@ -73,6 +79,39 @@ def _build_parser() -> argparse.ArgumentParser:
     train = command("train", "Retrain a built-in model from its seed (reproduces shipped weights).")
     train.add_argument("name", help="built-in model name, e.g. mnist-cnn")
     train.add_argument("--out", help="folder for the checkpoint (default: the package's)")
+
+    bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True,
+                                          parser_class=_Parser)
+    build = command("bench build", "Sample configurations, PTQ and measure each, into SQLite "
+                    "(resumes if OUT exists).", bench_commands)
+    _add_model_args(build)
+    build.add_argument("--out", required=True, help="benchmark database file")
+    build.add_argument("--configs", type=int, default=600, help="sampled configurations")
+    build.add_argument("--bits", default="2,3,4,6,8", help="candidate weight bits")
+    build.add_argument("--a-bits", type=int, default=8, help="activation bits")
+    build.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"))
+    build.add_argument("--repeat", type=int, default=120,
+                       help="configurations re-measured with a second calibration seed")
+    build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
+    build.add_argument("--workers", type=int, default=1, help="worker processes")
+    build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
+    info = command("bench info", "Counts, accuracy range, noise ceiling and splits of a "
+                   "benchmark.", bench_commands)
+    info.add_argument("file", help="benchmark database")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+
+    proxy = commands.add_parser("proxy", help="List proxies and score them on a benchmark.")
+    proxy_commands = proxy.add_subparsers(dest="proxy_command", required=True,
+                                          parser_class=_Parser)
+    command("proxy list", "List the built-in (human baseline) proxies.", proxy_commands)
+    evaluate = command("proxy eval", "Fitness of proxies on a benchmark (all built-ins by "
+                       "default).", proxy_commands)
+    evaluate.add_argument("--bench", required=True, help="benchmark database")
+    evaluate.add_argument("--proxy", action="append", metavar="NAME|FILE.py",
+                          help="a built-in proxy or a file defining sensitivity(layer, bits); "
+                          "repeatable")
+    evaluate.add_argument("--json", action="store_true", help="print a JSON list")
     return parser
 
 
@@ -174,8 +213,72 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> None:
                   f"in {record['train_seconds']:.0f} s")
 
 
+def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
+    from tapq.bench import BenchSpec, BenchStore, bench_info, build_bench
+
+    if args.bench_command == "build":
+        try:
+            bits = tuple(int(b) for b in args.bits.split(","))
+        except ValueError:
+            raise TapqError(f"--bits takes a comma-separated list of integers, not {args.bits!r}")
+        spec = BenchSpec(model=args.model, weights=args.weights, data=args.data,
+                         configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
+                         seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
+        if args.workers < 1:
+            raise TapqError("--workers must be at least 1")
+        build_bench(spec, args.out, workers=args.workers).close()
+        args.file, args.json = args.out, False
+    store = BenchStore(args.file)
+    try:
+        info = bench_info(store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(info))
+        return
+    table = Table(title=f"benchmark {info['path']}", show_header=False)
+    table.add_column(justify="right", style="bold")
+    table.add_column()
+    for key, value in info.items():
+        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        table.add_row(key.replace("_", " "), text)
+    console.print(table)
+
+
+def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
+    from tapq.proxies import BASELINE_PROXIES
+    from tapq.proxies.scoring import evaluate_proxies
+
+    if args.proxy_command == "list":
+        table = Table(title="built-in proxies: sensitivity(layer, bits)")
+        table.add_column("name", style="bold")
+        table.add_column("source and formula")
+        for name, function in BASELINE_PROXIES.items():
+            table.add_row(name, (function.__doc__ or "").strip().splitlines()[0])
+        console.print(table)
+        return
+    results = evaluate_proxies(args.bench, args.proxy)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results]))
+        return
+    columns = {"spearman_iso": "ρ iso", "spearman_iso_val": "ρ iso val", "spearman": "ρ",
+               "spearman_val": "ρ val", "kendall": "τ", "pearson": "r",
+               "spearman_top20": "ρ top20%", "spearman_top50": "ρ top50%", "ms": "ms"}
+    table = Table(title=f"proxy fitness on {args.bench} (search split unless 'val')")
+    table.add_column("proxy", style="bold", no_wrap=True)
+    for header in columns.values():
+        table.add_column(header, justify="right", no_wrap=True)
+    for result in sorted(results, key=lambda r: -r.spearman_iso):
+        table.add_row(result.proxy, *(f"{getattr(result, c):.3f}" if c != "ms" else
+                                      f"{result.ms:.1f}" for c in columns))
+    console.print(table)
+    for result in results:
+        if result.error:
+            console.print(f"[red]{result.proxy} failed:[/red] {result.error}")
+
+
 COMMANDS = {"demo": _cmd_demo, "quantize": _cmd_quantize, "layers": _cmd_layers,
-            "train": _cmd_train}
+            "train": _cmd_train, "bench": _cmd_bench, "proxy": _cmd_proxy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _build_parser().parse_args(argv)
     set_quiet(args.quiet or getattr(args, "json", False))
     try:
-        COMMANDS[args.command](args, Console())
+        # Piped output is not wrapped at 80 columns: tables stay whole in files and logs.
+        COMMANDS[args.command](args, Console(width=None if sys.stdout.isatty() else 160))
     except TapqError as error:
         print(f"tapq: error: {error}", file=sys.stderr)
         return 2

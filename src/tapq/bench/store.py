@@ -1,0 +1,132 @@
+"""The benchmark file: one SQLite database per ground truth.
+
+Tables:
+- ``meta``: key -> JSON value (model spec and hash, data, PTQ settings, seeds, bit set,
+  full-precision accuracy, split sizes).
+- ``configs``: every configuration to measure, written before any measurement so a
+  resumed build measures exactly the same ones. ``kind`` is ``sample`` (the benchmark
+  proper, with ``split`` search or val) or ``layer`` (one layer at ``layer_bits``, all
+  others at full precision: per-layer sensitivity).
+- ``results``: one row per (config, calibration seed), committed as it is measured:
+  accuracy, loss, KL divergence to the full-precision outputs, and accuracy on the two
+  halves of the evaluation split (even / odd examples) for split-half reliability.
+A build killed at any point loses at most the rows in flight; rerunning skips every
+(config, seed) already in ``results``.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tapq.errors import TapqError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS configs (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, split TEXT, w_bits TEXT NOT NULL,
+    a_bits TEXT NOT NULL, avg_bits REAL NOT NULL, size_mb REAL NOT NULL, bitops INTEGER NOT NULL,
+    layer TEXT, layer_bits INTEGER);
+CREATE TABLE IF NOT EXISTS results (
+    config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
+    accuracy REAL NOT NULL, loss REAL NOT NULL, kl REAL NOT NULL,
+    accuracy_even REAL NOT NULL, accuracy_odd REAL NOT NULL, seconds REAL NOT NULL,
+    PRIMARY KEY (config_id, calib_seed));
+CREATE VIEW IF NOT EXISTS layer_sensitivity AS
+    SELECT c.layer, c.layer_bits AS bits, r.calib_seed, r.accuracy, r.kl,
+           (SELECT CAST(value AS REAL) FROM meta WHERE key = 'fp_accuracy') - r.accuracy
+               AS accuracy_drop
+    FROM configs c JOIN results r ON r.config_id = c.id WHERE c.kind = 'layer';
+"""
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    """A configuration to measure, as stored."""
+
+    id: int
+    kind: str
+    split: str | None
+    w_bits: dict[str, int]
+    a_bits: dict[str, int]
+    avg_bits: float
+    size_mb: float
+    bitops: int
+    layer: str | None = None
+    layer_bits: int | None = None
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """One measurement of one configuration under one calibration seed."""
+
+    config_id: int
+    calib_seed: int
+    accuracy: float
+    loss: float
+    kl: float
+    accuracy_even: float
+    accuracy_odd: float
+    seconds: float
+
+
+class BenchStore:
+    """Reads and writes one benchmark file; every write is committed at once."""
+
+    def __init__(self, path: str | Path, create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise TapqError(f"benchmark file not found: {self.path}")
+        try:
+            self.db = sqlite3.connect(self.path)
+            self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise TapqError(f"{self.path} is not a tapq benchmark database: {error}")
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.close()
+
+    def meta(self) -> dict:
+        """All metadata, JSON-decoded."""
+        return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}
+
+    def set_meta(self, values: dict) -> None:
+        """Write metadata entries (JSON-encoded)."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [(k, json.dumps(v)) for k, v in values.items()])
+
+    def add_configs(self, rows: Iterable[ConfigRow]) -> None:
+        """Insert configurations (ids are fixed by the caller, so inserting twice is a no-op)."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR IGNORE INTO configs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(r.id, r.kind, r.split, json.dumps(r.w_bits), json.dumps(r.a_bits), r.avg_bits,
+                  r.size_mb, r.bitops, r.layer, r.layer_bits) for r in rows])
+
+    def configs(self, kind: str | None = None) -> list[ConfigRow]:
+        """Stored configurations, by id, optionally of one kind."""
+        query = "SELECT * FROM configs" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
+        return [ConfigRow(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), *r[5:])
+                for r in self.db.execute(query, (kind,) if kind else ())]
+
+    def add_result(self, row: ResultRow) -> None:
+        """Record one measurement and commit it."""
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (row.config_id, row.calib_seed, row.accuracy, row.loss, row.kl,
+                             row.accuracy_even, row.accuracy_odd, row.seconds))
+
+    def results(self, calib_seed: int | None = None) -> list[ResultRow]:
+        """Stored measurements, optionally for one calibration seed."""
+        query = "SELECT * FROM results" + (" WHERE calib_seed = ?" if calib_seed is not None
+                                           else "") + " ORDER BY config_id, calib_seed"
+        args = (calib_seed,) if calib_seed is not None else ()
+        return [ResultRow(*r) for r in self.db.execute(query, args)]
+
+    def done(self) -> set[tuple[int, int]]:
+        """(config id, calibration seed) pairs already measured."""
+        return set(self.db.execute("SELECT config_id, calib_seed FROM results"))

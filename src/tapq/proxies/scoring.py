@@ -1,0 +1,90 @@
+"""Scoring proxies against a benchmark: load a proxy, build its table, compute fitness.
+
+A proxy is a built-in name or a ``.py`` file defining ``sensitivity(layer, bits)``.
+Files are imported in this process for now; once the sandbox exists (discovery issue),
+file proxies -- like discovered ones -- will run only there.
+"""
+from __future__ import annotations
+
+import importlib.util
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from tapq.bench.analysis import BenchData, load_bench_data
+from tapq.bench.store import BenchStore
+from tapq.data import load_data
+from tapq.errors import TapqError
+from tapq.models import load_model
+from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
+from tapq.proxies.fitness import Fitness, config_scores, failed, fitness
+from tapq.proxies.stats import LayerStats, collect_stats_cached
+
+Proxy = Callable[[LayerStats, int], float]
+STATS_BATCH = 128  # calibration images the statistics are computed on
+STATS_SEED = 0
+
+
+def load_proxy(spec: str) -> tuple[str, Proxy]:
+    """(name, function) for a built-in proxy name or a ``FILE.py`` defining ``sensitivity``."""
+    if spec in BASELINE_PROXIES:
+        return spec, BASELINE_PROXIES[spec]
+    path = Path(spec)
+    if path.suffix != ".py":
+        raise TapqError(f"unknown proxy {spec!r}; built-ins: {', '.join(BASELINE_PROXIES)}, "
+                        "or a .py file defining sensitivity(layer, bits)")
+    if not path.is_file():
+        raise TapqError(f"proxy file not found: {path}")
+    module_spec = importlib.util.spec_from_file_location(f"tapq_proxy_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+    try:
+        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as error:
+        raise TapqError(f"proxy file {path} failed to load: {type(error).__name__}: {error}")
+    function = getattr(module, "sensitivity", None)
+    if not callable(function):
+        raise TapqError(f"proxy file {path} defines no function sensitivity(layer, bits)")
+    return path.stem, function
+
+
+def bench_stats(store: BenchStore) -> list[LayerStats]:
+    """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
+    meta = store.meta()
+    model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
+    batch = load_data(meta["data"]).calib.subset(STATS_BATCH, STATS_SEED)
+    stats = collect_stats_cached(model, batch.x, batch.y)
+    if [s.name for s in stats] != meta["layers"]:
+        raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
+    return stats
+
+
+def score_proxy(name: str, proxy: Proxy, stats: list[LayerStats], data: BenchData) -> Fitness:
+    """Fitness of one proxy; a proxy that raises or returns non-finite values gets -inf."""
+    start = time.perf_counter()
+    try:
+        table = proxy_table(stats, proxy, data.bit_choices)
+    except Exception as error:
+        last = traceback.format_exception_only(type(error), error)[-1].strip()
+        return failed(name, last)
+    ms = 1000 * (time.perf_counter() - start)
+    scores = config_scores(table, data.bit_choices, data.bits)
+    return fitness(name, scores, data.accuracy, data.avg_bits, data.is_val, ms)
+
+
+def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None) -> list[Fitness]:
+    """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`."""
+    proxies = [load_proxy(s) for s in (specs or list(BASELINE_PROXIES))]
+    store = BenchStore(bench_path)
+    try:
+        data = load_bench_data(store)
+        if len(data.accuracy) < 10:
+            raise TapqError(f"{bench_path} has only {len(data.accuracy)} measured "
+                            "configurations; finish building it first")
+        stats = bench_stats(store)
+    finally:
+        store.close()
+    for layer in stats:  # quantize once up front, so no proxy's time includes it
+        for bits in data.bit_choices:
+            layer.quant(bits)
+    return [score_proxy(name, proxy, stats, data) for name, proxy in proxies]

@@ -1,0 +1,118 @@
+"""Building a real (small) benchmark on the digits model, killing it, resuming it."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from tapq.bench import BenchSpec, BenchStore, bench_info, build_bench, noise_ceiling
+from tapq.errors import TapqError
+
+SPEC = BenchSpec(model="digits-cnn", configs=60, ptq="rtn", repeat=20, bits=(2, 3, 4, 8),
+                 calib_size=64)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bench") / "digits.db"
+    build_bench(SPEC, path).close()
+    return path
+
+
+def _rows(path):
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT config_id, calib_seed, accuracy, loss FROM results "
+                          "ORDER BY config_id, calib_seed").fetchall()
+
+
+def test_build_stores_samples_repeats_and_layer_sensitivity(bench):
+    store = BenchStore(bench)
+    info = bench_info(store)
+    assert info["complete"] and info["measured"] == 60 and info["configs"] == 60
+    assert info["search"] == 48 and info["val"] == 12
+    assert info["layer_configs"] == info["layer_measured"] == 5 * 4
+    assert 0.1 <= info["accuracy_min"] < info["accuracy_max"] <= 1.0
+    meta = store.meta()
+    assert meta["model_hash"] and meta["fp_accuracy"] > 0.97 and meta["spec"]["ptq"] == "rtn"
+    with sqlite3.connect(bench) as db:
+        drops = db.execute("SELECT layer, bits, accuracy_drop FROM layer_sensitivity "
+                           "WHERE bits = 8").fetchall()
+    assert len(drops) == 5 and all(abs(d) < 0.02 for _, _, d in drops)
+    store.close()
+
+
+def test_noise_ceiling_comes_from_real_repeated_measurements(bench):
+    store = BenchStore(bench)
+    first = {r.config_id: r.accuracy for r in store.results(0)}
+    second = {r.config_id: r.accuracy for r in store.results(1)}
+    assert len(second) == 20 and set(second) <= set(first)
+    ids = sorted(second)
+    expected = stats.spearmanr([first[i] for i in ids], [second[i] for i in ids])[0]
+    ceiling, pairs = noise_ceiling(store)
+    assert pairs == 20 and ceiling == pytest.approx(expected)
+    # a different calibration sample really changes some measurements
+    assert any(first[i] != second[i] for i in ids)
+    store.close()
+
+
+def test_resuming_a_finished_build_measures_nothing_again(bench, tmp_path):
+    before = _rows(bench)
+    build_bench(SPEC, bench).close()
+    assert _rows(bench) == before
+
+
+def test_different_settings_refuse_to_resume(bench):
+    with pytest.raises(TapqError, match="different settings"):
+        build_bench(replace(SPEC, configs=61), bench)
+
+
+def test_killed_build_resumes_to_the_same_rows(bench, tmp_path):
+    path = tmp_path / "killed.db"
+    command = [sys.executable, "-m", "tapq.cli", "--quiet", "bench", "build",
+               "--model", "digits-cnn", "--out", str(path), "--configs", "60", "--ptq", "rtn",
+               "--repeat", "20", "--bits", "2,3,4,8", "--calib-size", "64"]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.time() + 120
+    count = 0
+    while time.time() < deadline and process.poll() is None:
+        if path.exists():
+            try:
+                with sqlite3.connect(path) as db:
+                    count = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                count = 0
+            if count >= 10:
+                break
+        time.sleep(0.02)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    partial = len(_rows(path))
+    assert 10 <= partial < len(_rows(bench)), "the build must be killed midway"
+    subprocess.run(command, check=True, timeout=300)
+    resumed, reference = _rows(path), _rows(bench)
+    assert [r[:2] for r in resumed] == [r[:2] for r in reference]  # none lost, none twice
+    assert np.allclose([r[2:] for r in resumed], [r[2:] for r in reference])
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_same_results(bench, tmp_path):
+    path = tmp_path / "parallel.db"
+    build_bench(SPEC, path, workers=2).close()
+    parallel, serial = _rows(path), _rows(bench)
+    assert [r[:2] for r in parallel] == [r[:2] for r in serial]
+    assert np.allclose([r[2:] for r in parallel], [r[2:] for r in serial], atol=1e-6)
+
+
+def test_info_on_a_missing_or_foreign_file(tmp_path):
+    with pytest.raises(TapqError, match="not found"):
+        BenchStore(tmp_path / "none.db")
+    junk = tmp_path / "junk.db"
+    junk.write_text("this is not sqlite" * 100)
+    with pytest.raises(TapqError, match="not a tapq benchmark"):
+        BenchStore(junk)

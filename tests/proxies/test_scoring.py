@@ -1,0 +1,100 @@
+"""Scoring proxies on a real (small) benchmark of the digits model."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tapq.bench import BenchSpec, BenchStore, build_bench, load_bench_data
+from tapq.errors import TapqError
+from tapq.proxies.fitness import config_scores, fitness
+from tapq.proxies.scoring import evaluate_proxies, load_proxy
+
+SPEC = BenchSpec(model="digits-cnn", configs=240, ptq="rtn", repeat=0, bits=(2, 3, 4, 8),
+                 calib_size=64)
+
+GOOD_PROXY = '''
+import torch
+
+def sensitivity(layer, bits):
+    """Hessian-weighted quantization error, written as a user would."""
+    return float(layer.hessian_trace_avg * (layer.weight - layer.quant(bits)).pow(2).sum())
+'''
+
+BROKEN_PROXY = '''
+def sensitivity(layer, bits):
+    return float("nan") if bits == 2 else 1.0
+'''
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scoring") / "digits.db"
+    build_bench(SPEC, path).close()
+    return path
+
+
+def test_size_proxy_is_blind_within_a_band_but_not_overall(bench):
+    [size] = evaluate_proxies(bench, ["size"])
+    assert size.spearman > 0.5
+    assert abs(size.spearman_iso) < 0.2
+
+
+def test_a_known_good_proxy_beats_a_random_one(bench, tmp_path):
+    good_file = tmp_path / "good.py"
+    good_file.write_text(GOOD_PROXY)
+    [good] = evaluate_proxies(bench, [str(good_file)])
+    store = BenchStore(bench)
+    data = load_bench_data(store)
+    store.close()
+    rng = np.random.default_rng(0)
+    random_iso = []
+    for _ in range(20):
+        table = rng.random((len(data.layers), len(data.bit_choices)))
+        scores = config_scores(table, data.bit_choices, data.bits)
+        random_iso.append(fitness("random", scores, data.accuracy, data.avg_bits,
+                                  data.is_val, 0).spearman_iso)
+    assert good.proxy == "good" and good.error is None
+    assert good.spearman_iso > max(random_iso)
+    assert good.spearman_iso > 0.3
+
+
+def test_every_baseline_scores_finite_fitness(bench):
+    results = evaluate_proxies(bench)
+    assert len(results) == 9
+    for result in results:
+        assert result.error is None and np.isfinite(result.spearman) and result.ms >= 0
+
+
+def test_a_broken_proxy_gets_minus_infinity_and_keeps_its_error(bench, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text(BROKEN_PROXY)
+    [result] = evaluate_proxies(bench, [str(broken)])
+    assert result.spearman_iso == float("-inf") and "not a finite number" in result.error
+
+
+@pytest.mark.parametrize("spec, message", [("nope", "unknown proxy"),
+                                           ("/no/such/proxy.py", "not found")])
+def test_bad_proxy_specs(spec, message):
+    with pytest.raises(TapqError, match=message):
+        load_proxy(spec)
+
+
+def test_proxy_file_without_sensitivity(tmp_path):
+    path = tmp_path / "empty.py"
+    path.write_text("x = 1\n")
+    with pytest.raises(TapqError, match="defines no function sensitivity"):
+        load_proxy(str(path))
+
+
+def test_cli_proxy_eval_json_has_the_contract_keys(bench):
+    result = subprocess.run([sys.executable, "-m", "tapq.cli", "proxy", "eval", "--bench",
+                             str(bench), "--proxy", "hawq_v2", "--proxy", "size", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["proxy"] for r in rows] == ["hawq_v2", "size"]
+    keys = {"proxy", "spearman", "kendall", "pearson", "spearman_top20", "spearman_iso",
+            "spearman_val", "spearman_iso_val", "ms"}
+    assert all(keys <= set(r) for r in rows)
