@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
+from tapq import render
 from tapq.errors import TapqError
 from tapq.progress import set_quiet
 
@@ -25,10 +26,11 @@ EXAMPLES = {
     "train": "example: tapq train mnist-cnn",
     "bench build": "example: tapq bench build --model mnist-cnn --out mnist.db --configs 600 "
                    "--workers 2",
-    "bench info": "example: tapq bench info benchmarks/data/mnist-cnn.db --json",
+    "bench info": "example: tapq bench info            # the shipped default benchmark\n"
+                  "         tapq bench info mine.db --json",
     "proxy list": "example: tapq proxy list",
-    "proxy eval": "example: tapq proxy eval --bench benchmarks/data/mnist-cnn.db "
-                  "--proxy hawq_v2 --proxy my_proxy.py",
+    "proxy eval": "example: tapq proxy eval            # all built-ins, default benchmark\n"
+                  "         tapq proxy eval --bench mine.db --proxy hawq_v2 --proxy my_proxy.py",
 }
 
 
@@ -98,7 +100,8 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
     info = command("bench info", "Counts, accuracy range, noise ceiling and splits of a "
                    "benchmark.", bench_commands)
-    info.add_argument("file", help="benchmark database")
+    info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
+                      "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
 
     proxy = commands.add_parser("proxy", help="List proxies and score them on a benchmark.")
@@ -107,7 +110,8 @@ def _build_parser() -> argparse.ArgumentParser:
     command("proxy list", "List the built-in (human baseline) proxies.", proxy_commands)
     evaluate = command("proxy eval", "Fitness of proxies on a benchmark (all built-ins by "
                        "default).", proxy_commands)
-    evaluate.add_argument("--bench", required=True, help="benchmark database")
+    evaluate.add_argument("--bench", help="benchmark database (default: the shipped "
+                          "mnist-cnn benchmark)")
     evaluate.add_argument("--proxy", action="append", metavar="NAME|FILE.py",
                           help="a built-in proxy or a file defining sensitivity(layer, bits); "
                           "repeatable")
@@ -168,20 +172,15 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
 def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
     from tapq.demo import run_demo
 
-    rows = run_demo()
+    result = run_demo()
     if args.json:
-        print(json.dumps([{"label": r.label, "ptq": r.ptq, **r.result.to_json()} for r in rows]))
+        print(json.dumps(result.to_json()))
         return
-    fp_acc = rows[0].result.q_acc
-    table = Table(title="mnist-cnn on mnist (2,000 evaluation images): PTQ accuracy")
-    for column in ("config", "PTQ", "accuracy", "vs FP", "size MB", "MBitOps"):
-        table.add_column(column, justify="right")
-    for row in rows:
-        r = row.result
-        table.add_row(row.label, row.ptq, f"{100 * r.q_acc:.2f}%",
-                      f"{100 * (r.q_acc - fp_acc):+.2f}", f"{r.size_mb:.4f}",
-                      f"{r.bitops / 1e6:.1f}")
-    console.print(table)
+    console.print(render.ptq_table(result.rows, "mnist-cnn on mnist (2,000 evaluation images): "
+                                   "PTQ accuracy"))
+    console.print(render.bench_table(result.bench, "the default ground-truth benchmark"))
+    console.print(render.fitness_table(result.fitness, "human baseline proxies on it "
+                                       "(search split unless 'val')"))
 
 
 def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
@@ -214,7 +213,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 
 def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
-    from tapq.bench import BenchSpec, BenchStore, bench_info, build_bench
+    from tapq.bench import DEFAULT_BENCH, BenchSpec, BenchStore, bench_info, build_bench
 
     if args.bench_command == "build":
         try:
@@ -228,7 +227,7 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
             raise TapqError("--workers must be at least 1")
         build_bench(spec, args.out, workers=args.workers).close()
         args.file, args.json = args.out, False
-    store = BenchStore(args.file)
+    store = BenchStore(args.file or DEFAULT_BENCH)
     try:
         info = bench_info(store)
     finally:
@@ -236,16 +235,11 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
     if args.json:
         print(json.dumps(info))
         return
-    table = Table(title=f"benchmark {info['path']}", show_header=False)
-    table.add_column(justify="right", style="bold")
-    table.add_column()
-    for key, value in info.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        table.add_row(key.replace("_", " "), text)
-    console.print(table)
+    console.print(render.bench_table(info, f"benchmark {info['path']}"))
 
 
 def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
+    from tapq.bench import DEFAULT_BENCH
     from tapq.proxies import BASELINE_PROXIES
     from tapq.proxies.scoring import evaluate_proxies
 
@@ -257,21 +251,13 @@ def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
             table.add_row(name, (function.__doc__ or "").strip().splitlines()[0])
         console.print(table)
         return
-    results = evaluate_proxies(args.bench, args.proxy)
+    bench = args.bench or DEFAULT_BENCH
+    results = evaluate_proxies(bench, args.proxy)
     if args.json:
         print(json.dumps([r.to_json() for r in results]))
         return
-    columns = {"spearman_iso": "ρ iso", "spearman_iso_val": "ρ iso val", "spearman": "ρ",
-               "spearman_val": "ρ val", "kendall": "τ", "pearson": "r",
-               "spearman_top20": "ρ top20%", "spearman_top50": "ρ top50%", "ms": "ms"}
-    table = Table(title=f"proxy fitness on {args.bench} (search split unless 'val')")
-    table.add_column("proxy", style="bold", no_wrap=True)
-    for header in columns.values():
-        table.add_column(header, justify="right", no_wrap=True)
-    for result in sorted(results, key=lambda r: -r.spearman_iso):
-        table.add_row(result.proxy, *(f"{getattr(result, c):.3f}" if c != "ms" else
-                                      f"{result.ms:.1f}" for c in columns))
-    console.print(table)
+    console.print(render.fitness_table(results, f"proxy fitness on {bench} "
+                                       "(search split unless 'val')"))
     for result in results:
         if result.error:
             console.print(f"[red]{result.proxy} failed:[/red] {result.error}")

@@ -1,17 +1,22 @@
-"""The main job on the embedded default: what PTQ does to the model at each bit-width.
+"""The main job on the embedded default.
 
-Today it trains or loads the default model and measures uniform configurations
-(W8A8 ... W2A8) with both weight-rounding methods. Later stages (benchmark, proxies,
-allocation, discovery, report) extend this same job.
+It loads (or trains) the default model and measures uniform configurations (W8A8 ...
+W2A8) under both weight-rounding methods, then shows the shipped ground-truth benchmark
+with its noise ceiling and how well each human baseline proxy ranks it. Later stages
+(allocation, discovery, report) extend this same job.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tapq.bench import DEFAULT_BENCH, BenchStore, bench_info
+
 from tapq.data import load_data
 from tapq.measure import Measurer, QuantResult
 from tapq.models import DEFAULT_MODEL, default_data_for, load_model
 from tapq.progress import track
+from tapq.proxies.fitness import Fitness
+from tapq.proxies.scoring import evaluate_proxies
 from tapq.quant import FULL_PRECISION, PTQSettings, uniform_config
 
 DEMO_BITS = (8, 4, 3, 2)
@@ -27,7 +32,31 @@ class DemoRow:
     result: QuantResult
 
 
-def run_demo(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
+@dataclass(frozen=True)
+class DemoResult:
+    """Everything the main job measured."""
+
+    rows: list[DemoRow]
+    bench: dict
+    fitness: list[Fitness]
+
+    def to_json(self) -> dict:
+        """The ``--json`` form."""
+        return {"ptq": [{"label": r.label, "ptq": r.ptq, **r.result.to_json()} for r in self.rows],
+                "bench": self.bench, "proxies": [f.to_json() for f in self.fitness]}
+
+
+def run_demo() -> DemoResult:
+    """The PTQ table of the default model, its benchmark and the baseline proxies' fitness."""
+    store = BenchStore(DEFAULT_BENCH)
+    try:
+        info = bench_info(store)
+    finally:
+        store.close()
+    return DemoResult(measure_uniform(), info, evaluate_proxies(DEFAULT_BENCH))
+
+
+def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
     """Measure full precision, W8A8 ... W2A8, and W2A8 with the first and last layer
     pinned at 8 bits, under RTN and under AdaRound."""
     model = load_model(model_spec)

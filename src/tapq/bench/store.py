@@ -23,6 +23,10 @@ from pathlib import Path
 
 from tapq.errors import TapqError
 
+# The default benchmark of the embedded model, shipped with the package. Rebuild with:
+# tapq bench build --model mnist-cnn --out src/tapq/bench/data/mnist_cnn.db --workers 2
+DEFAULT_BENCH = Path(__file__).parent / "data" / "mnist_cnn.db"
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (
