@@ -24,7 +24,7 @@ import torch
 
 from tapq.bench.sampling import average_bits, sample_configs
 from tapq.bench.store import BenchStore, ConfigRow, ResultRow
-from tapq.data import load_data
+from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.models import default_data_for, load_model, model_hash
@@ -83,20 +83,24 @@ def _check(spec: BenchSpec) -> str:
 
 # ---- measurement, in this process or in a worker -------------------------------------
 
-_engines: dict[int, tuple[PTQEngine, object, torch.Tensor]] = {}
+# Per process: the spec being built and one PTQ engine per calibration seed, so each
+# (layer, bits) result is computed once per process however many configurations use it.
+_engines: dict[int, tuple[PTQEngine, DatasetSplits, torch.Tensor]] = {}
 _spec: BenchSpec | None = None
 
 
 def _init_worker(spec: BenchSpec, threads: int | None) -> None:
+    """Set up this process to measure `spec`; a pool worker also runs one torch thread
+    (two threads per worker on two cores would oversubscribe them) and shows no bars."""
     global _spec
     _spec = spec
     _engines.clear()
-    set_quiet(True)
     if threads:
         torch.set_num_threads(threads)
+        set_quiet(True)
 
 
-def _engine(calib_seed: int) -> tuple[PTQEngine, object, torch.Tensor]:
+def _engine(calib_seed: int) -> tuple[PTQEngine, DatasetSplits, torch.Tensor]:
     if calib_seed not in _engines:
         model = load_model(_spec.model, _spec.weights)
         data = load_data(_spec.data)
