@@ -29,6 +29,12 @@ EXAMPLES = {
     "bench info": "example: tapq bench info            # the shipped default benchmark\n"
                   "         tapq bench info mine.db --json",
     "proxy list": "example: tapq proxy list",
+    "allocate": "example: tapq allocate --proxy hawq_v2 --budget avg-bits=3 --measure\n"
+                "         tapq allocate --proxy my_proxy.py --budget size-mb=0.015 "
+                "--out bits.json --json",
+    "compare": "example: tapq compare --budget avg-bits=3 --proxies hawq_v2,fisher,size\n"
+               "         tapq compare --budget bitops=2e8 --proxies fisher --finetune qat "
+               "--epochs 2",
     "proxy eval": "example: tapq proxy eval            # all built-ins, default benchmark\n"
                   "         tapq proxy eval --bench mine.db --proxy hawq_v2 --proxy my_proxy.py",
 }
@@ -82,6 +88,26 @@ def _build_parser() -> argparse.ArgumentParser:
     train.add_argument("name", help="built-in model name, e.g. mnist-cnn")
     train.add_argument("--out", help="folder for the checkpoint (default: the package's)")
 
+    allocate = command("allocate", "Choose bits per layer with a proxy under a budget (MILP).")
+    _add_model_args(allocate)
+    _add_budget_args(allocate)
+    allocate.add_argument("--proxy", required=True, metavar="NAME|FILE.py",
+                          help="built-in proxy or a file defining sensitivity(layer, bits)")
+    allocate.add_argument("--measure", action="store_true",
+                          help="PTQ the chosen configuration and report accuracy")
+    allocate.add_argument("--out", help="write the bit configuration JSON here")
+    allocate.add_argument("--json", action="store_true", help="print one JSON object")
+
+    compare = command("compare", "Several proxies at one budget, plus uniform precision and "
+                      "the benchmark oracle, all measured.")
+    _add_model_args(compare)
+    _add_budget_args(compare)
+    compare.add_argument("--proxies", default="hawq_v2,fisher,ompq,size",
+                         help="comma-separated built-in names or .py files")
+    compare.add_argument("--bench", help="benchmark of this model for the oracle row "
+                         "(default: the shipped one for mnist-cnn)")
+    compare.add_argument("--json", action="store_true", help="print a JSON list")
+
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True,
                                           parser_class=_Parser)
@@ -124,6 +150,102 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
                         help="built-in name or package.module:factory (default mnist-cnn)")
     parser.add_argument("--weights", help="weights file (state dict) for the model")
     parser.add_argument("--data", help="dataset (mnist, digits); default: the model's own")
+
+
+def _add_budget_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--budget", required=True, action="append", metavar="KIND=VALUE",
+                        help="avg-bits=X, size-mb=X or bitops=X; repeat for several")
+    parser.add_argument("--bits", default="2,3,4,6,8", help="candidate weight bits")
+    parser.add_argument("--a-bits", type=int, default=8, help="activation bits of every layer")
+    parser.add_argument("--pin-first-last", type=int, metavar="BITS",
+                        help="hold the first and last layer at BITS")
+    parser.add_argument("--tie", action="append", default=[], metavar="L1,L2",
+                        help="layers that must share a bit-width; repeatable")
+    parser.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"),
+                        help="PTQ used to measure (default adaround, as the default benchmark)")
+    parser.add_argument("--finetune", choices=("qat",), help="quantization-aware fine-tuning "
+                        "after PTQ (LSQ), reported beside the PTQ accuracy")
+    parser.add_argument("--epochs", type=int, default=2, help="QAT epochs (with --finetune)")
+
+
+def _bit_list(text: str) -> list[int]:
+    from tapq.quant.quantizers import check_bits
+
+    try:
+        bits = sorted({int(b) for b in text.split(",")})
+    except ValueError:
+        raise TapqError(f"--bits takes a comma-separated list of integers, not {text!r}")
+    for b in bits:
+        check_bits(b)
+    return bits
+
+
+def _allocation_inputs(args: argparse.Namespace):
+    """Model, data, budgets, bits, pins and ties from the shared allocation flags."""
+    from tapq.allocate import Budget
+    from tapq.quant import find_quantizable_layers
+    from tapq.quant.quantizers import check_bits
+
+    budgets = [Budget.parse(text) for text in args.budget]
+    bits = _bit_list(args.bits)
+    check_bits(args.a_bits)
+    if args.finetune and args.epochs < 1:
+        raise TapqError("--epochs must be at least 1")
+    model, data = _load(args)
+    layers = [info.name for info in find_quantizable_layers(model)]
+    pinned = {}
+    if args.pin_first_last is not None:
+        if args.pin_first_last not in bits:
+            raise TapqError(f"--pin-first-last {args.pin_first_last} is not in --bits {bits}")
+        pinned = {layers[0]: args.pin_first_last, layers[-1]: args.pin_first_last}
+    tied = [group.split(",") for group in args.tie]
+    return model, data, budgets, bits, pinned, tied
+
+
+def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
+    from tapq.allocate.workflow import compare
+
+    model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
+    [row] = compare(model, data, budgets, [args.proxy], bits, args.a_bits,
+                    _ptq_settings(args), pinned, tied, None, _qat_epochs(args), args.model,
+                    measure=args.measure or bool(args.finetune), references=False)
+    if args.out:
+        row.result.config.save(args.out)
+    if args.json:
+        print(json.dumps(row.to_json() if args.measure else
+                         {"config": row.result.config.to_dict(), "size_mb": row.result.size_mb,
+                          "bitops": row.result.bitops, "avg_w_bits": row.result.avg_w_bits,
+                          "solve_ms": row.solve_ms}))
+        return
+    console.print(render.compare_table([row], f"{args.model}: {args.proxy} at "
+                                       f"{', '.join(args.budget)}", measured=args.measure))
+
+
+def _cmd_compare(args: argparse.Namespace, console: Console) -> None:
+    from tapq.allocate.workflow import compare
+    from tapq.bench import DEFAULT_BENCH
+
+    model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
+    bench = args.bench or (str(DEFAULT_BENCH) if args.model == "mnist-cnn" and not args.weights
+                           else None)
+    proxies = [p for p in args.proxies.split(",") if p]
+    rows = compare(model, data, budgets, proxies, bits, args.a_bits, _ptq_settings(args),
+                   pinned, tied, bench, _qat_epochs(args), args.model)
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows]))
+        return
+    console.print(render.compare_table(rows, f"{args.model} at {', '.join(args.budget)} "
+                                       f"(PTQ {args.ptq}, activations {args.a_bits} bits)"))
+
+
+def _ptq_settings(args: argparse.Namespace):
+    from tapq.quant import PTQSettings
+
+    return PTQSettings(weight_rounding=args.ptq)
+
+
+def _qat_epochs(args: argparse.Namespace) -> int:
+    return args.epochs if args.finetune == "qat" else 0
 
 
 def _load(args: argparse.Namespace):
@@ -264,7 +386,8 @@ def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
 
 
 COMMANDS = {"demo": _cmd_demo, "quantize": _cmd_quantize, "layers": _cmd_layers,
-            "train": _cmd_train, "bench": _cmd_bench, "proxy": _cmd_proxy}
+            "train": _cmd_train, "bench": _cmd_bench, "proxy": _cmd_proxy,
+            "allocate": _cmd_allocate, "compare": _cmd_compare}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

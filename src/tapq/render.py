@@ -49,3 +49,29 @@ def fitness_table(results: Sequence[Fitness], title: str) -> Table:
         table.add_row(result.proxy, *(f"{getattr(result, c):.3f}" if c != "ms" else
                                       f"{result.ms:.1f}" for c in columns))
     return table
+
+
+def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
+    """Configurations from proxies, uniform precision and the oracle, with what they measured.
+
+    `rows` are CompareRow objects; bits per layer are listed in layer order.
+    """
+    table = Table(title=title)
+    columns = ["config from", "accuracy", "after QAT", "size MB", "MBitOps", "avg w-bits",
+               "bits per layer"]
+    if not measured:
+        columns = [c for c in columns if c not in ("accuracy", "after QAT")]
+    if all(row.qat_acc is None for row in rows) and "after QAT" in columns:
+        columns.remove("after QAT")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("config from", "bits per layer")
+                         else "right", no_wrap=column != "bits per layer")
+    for row in rows:
+        r = row.result
+        cells = {"config from": row.label, "accuracy": f"{100 * r.q_acc:.2f}%",
+                 "after QAT": "" if row.qat_acc is None else f"{100 * row.qat_acc:.2f}%",
+                 "size MB": f"{r.size_mb:.4f}", "MBitOps": f"{r.bitops / 1e6:.1f}",
+                 "avg w-bits": f"{r.avg_w_bits:.2f}",
+                 "bits per layer": " ".join(str(b) for b in r.config.w.values())}
+        table.add_row(*(cells[c] for c in columns))
+    return table

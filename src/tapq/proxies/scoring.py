@@ -12,9 +12,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from torch import nn
+
 from tapq.bench.analysis import BenchData, load_bench_data
 from tapq.bench.store import BenchStore
-from tapq.data import load_data
+from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
 from tapq.models import load_model
 from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
@@ -48,12 +50,18 @@ def load_proxy(spec: str) -> tuple[str, Proxy]:
     return path.stem, function
 
 
+def model_stats(model: nn.Module, data: DatasetSplits) -> list[LayerStats]:
+    """Layer statistics of `model` on the fixed statistics batch of `data` (cached): the
+    same batch for benchmark scoring and for allocation, so a proxy sees the same thing."""
+    batch = data.calib.subset(STATS_BATCH, STATS_SEED)
+    return collect_stats_cached(model, batch.x, batch.y)
+
+
 def bench_stats(store: BenchStore) -> list[LayerStats]:
     """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
     meta = store.meta()
     model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
-    batch = load_data(meta["data"]).calib.subset(STATS_BATCH, STATS_SEED)
-    stats = collect_stats_cached(model, batch.x, batch.y)
+    stats = model_stats(model, load_data(meta["data"]))
     if [s.name for s in stats] != meta["layers"]:
         raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
     return stats
