@@ -7,10 +7,11 @@ from tapq.data import load_data
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.models import load_model
-from tapq.quant import (BitConfig, PTQEngine, PTQSettings, find_quantizable_layers,
-                        measure_costs, quantize, uniform_config)
+from tapq.quant import (BitConfig, PTQEngine, PTQSettings, apply_bit_config,
+                        find_quantizable_layers, load_quantized, measure_costs, quantize,
+                        save_quantized, uniform_config)
 
 __version__ = "0.1.0"
-__all__ = ["BitConfig", "PTQEngine", "PTQSettings", "TapqError", "evaluate",
-           "find_quantizable_layers", "load_data", "load_model", "measure_costs", "quantize",
-           "uniform_config"]
+__all__ = ["BitConfig", "PTQEngine", "PTQSettings", "TapqError", "apply_bit_config", "evaluate",
+           "find_quantizable_layers", "load_data", "load_model", "load_quantized",
+           "measure_costs", "quantize", "save_quantized", "uniform_config"]

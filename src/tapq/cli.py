@@ -33,6 +33,7 @@ EXAMPLES = {
                 "         tapq allocate --proxy my_proxy.py --budget size-mb=0.015 "
                 "--out bits.json --json",
     "compare": "example: tapq compare --budget avg-bits=3 --proxies hawq_v2,fisher,size\n"
+               "         tapq compare --sweep --budget avg-bits=3 --budget avg-bits=4\n"
                "         tapq compare --budget bitops=2e8 --proxies fisher --finetune qat "
                "--epochs 2",
     "proxy eval": "example: tapq proxy eval            # all built-ins, default benchmark\n"
@@ -78,6 +79,8 @@ def _build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--calib-size", type=int, default=256, help="calibration images")
     quantize.add_argument("--calib-seed", type=int, default=0, help="calibration sample seed")
     quantize.add_argument("--save-config", metavar="FILE", help="write the configuration used")
+    quantize.add_argument("--save-model", metavar="FILE", help="save the quantized model "
+                          "(state dict with the configuration embedded; tapq.load_quantized)")
     quantize.add_argument("--json", action="store_true", help="print one JSON object")
 
     layers = command("layers", "List a model's quantizable layers with size and MACs.")
@@ -106,6 +109,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="comma-separated built-in names or .py files")
     compare.add_argument("--bench", help="benchmark of this model for the oracle row "
                          "(default: the shipped one for mnist-cnn)")
+    compare.add_argument("--sweep", action="store_true", help="one comparison per --budget "
+                         "(a Pareto sweep) instead of all budgets at once")
     compare.add_argument("--json", action="store_true", help="print a JSON list")
 
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
@@ -206,8 +211,9 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
     from tapq.allocate.workflow import compare
 
     model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
-    [row] = compare(model, data, budgets, [args.proxy], bits, args.a_bits,
-                    _ptq_settings(args), pinned, tied, None, _qat_epochs(args), args.model,
+    [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
+                    settings=_ptq_settings(args), pinned=pinned, tied=tied,
+                    qat_epochs=_qat_epochs(args), model_spec=args.model,
                     measure=args.measure or bool(args.finetune), references=False)
     if args.out:
         row.result.config.save(args.out)
@@ -222,20 +228,27 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> None:
-    from tapq.allocate.workflow import compare
+    from tapq.allocate.workflow import Comparer, pareto_sweep
     from tapq.bench import DEFAULT_BENCH
 
     model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
     bench = args.bench or (str(DEFAULT_BENCH) if args.model == "mnist-cnn" and not args.weights
                            else None)
     proxies = [p for p in args.proxies.split(",") if p]
-    rows = compare(model, data, budgets, proxies, bits, args.a_bits, _ptq_settings(args),
-                   pinned, tied, bench, _qat_epochs(args), args.model)
+    comparer = Comparer(model, data, proxies, bits=bits, a_bits=args.a_bits,
+                        settings=_ptq_settings(args), pinned=pinned, tied=tied, bench=bench,
+                        qat_epochs=_qat_epochs(args), model_spec=args.model)
+    # Several --budget flags are one combined budget; --sweep gives one table per budget.
+    sweep = (pareto_sweep(comparer, budgets) if args.sweep
+             else [(None, comparer.at(budgets))])
     if args.json:
-        print(json.dumps([r.to_json() for r in rows]))
+        print(json.dumps([{"budget": str(b) if b else ", ".join(args.budget),
+                           "rows": [r.to_json() for r in rows]} for b, rows in sweep]))
         return
-    console.print(render.compare_table(rows, f"{args.model} at {', '.join(args.budget)} "
-                                       f"(PTQ {args.ptq}, activations {args.a_bits} bits)"))
+    for budget, rows in sweep:
+        console.print(render.compare_table(rows, f"{args.model} at "
+                                           f"{budget or ', '.join(args.budget)} "
+                                           f"(PTQ {args.ptq}, activations {args.a_bits} bits)"))
 
 
 def _ptq_settings(args: argparse.Namespace):
@@ -279,6 +292,10 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     result = measurer.measure(config)
     if args.save_config:
         config.save(args.save_config)
+    if args.save_model:
+        from tapq.quant import save_quantized
+
+        save_quantized(measurer.engine.quantize(config), config, args.save_model)
     if args.json:
         print(json.dumps(result.to_json()))
         return

@@ -84,50 +84,79 @@ def oracle_config(bench: str, layers: list[str], costs: ModelCosts,
     return next((candidates[i] for i in order if fits(candidates[i], costs, budgets)), None)
 
 
-def compare(model: nn.Module, data: DatasetSplits, budgets: Sequence[Budget],
-            proxies: Sequence[str], bits: Sequence[int] = (2, 3, 4, 6, 8), a_bits: int = 8,
-            settings: PTQSettings | None = None, pinned: dict[str, int] | None = None,
-            tied: Sequence[Sequence[str]] = (), bench: str | None = None,
-            qat_epochs: int = 0, model_spec: str = "", measure: bool = True,
-            references: bool = True) -> list[CompareRow]:
-    """Allocate with each proxy under `budgets`, then measure; plus uniform and oracle rows.
+class Comparer:
+    """One model, one dataset, several proxies: allocate and measure at any budget.
 
-    With ``measure=False`` only the configurations and their costs are produced (accuracy
-    NaN), for when the user wants the bits and not the wait; ``references=False`` leaves
-    out the uniform and oracle rows.
+    The PTQ engine (with its per-layer caches), the layer statistics and every proxy's
+    table are built once, so a sweep over many budgets pays for them once.
     """
-    measurer = Measurer(model, data, settings)
-    layers, costs = measurer.layer_names, measurer.costs
-    pinned = dict(pinned or {})
-    loaded = [load_proxy(p) for p in proxies]
-    stats = model_stats(model, data) if loaded else []
-    jobs: list[tuple[str, str, BitConfig, float | None]] = []
-    for name, proxy in loaded:
-        try:
-            table = proxy_table(stats, proxy, list(bits))
-        except ValueError as error:
-            raise TapqError(f"proxy {name} failed: {error}")
-        allocation = allocate(table, layers, bits, costs, budgets, a_bits, pinned, tied,
-                              model_spec)
-        jobs.append((name, "proxy", allocation.config, allocation.solve_ms))
-    uniform = uniform_within(layers, costs, bits, budgets, a_bits, pinned) if references else None
-    if uniform:
-        jobs.append((f"uniform W{uniform[0]}", "uniform", uniform[1], None))
-    if bench and references:
-        best = oracle_config(bench, layers, costs, budgets)
-        if best:
-            jobs.append(("oracle", "oracle", best, None))
-    rows = []
-    for label, source, config, solve_ms in jobs:
-        result = measurer.measure(config) if measure else QuantResult(
-            float("nan"), float("nan"), float("nan"), costs.size_mb(config),
-            costs.bitops(config), costs.avg_w_bits(config), config)
+
+    def __init__(self, model: nn.Module, data: DatasetSplits, proxies: Sequence[str],
+                 bits: Sequence[int] = (2, 3, 4, 6, 8), a_bits: int = 8,
+                 settings: PTQSettings | None = None, pinned: dict[str, int] | None = None,
+                 tied: Sequence[Sequence[str]] = (), bench: str | None = None,
+                 qat_epochs: int = 0, model_spec: str = "") -> None:
+        self.data, self.bits, self.a_bits = data, list(bits), a_bits
+        self.pinned, self.tied, self.bench = dict(pinned or {}), tied, bench
+        self.qat_epochs, self.model_spec = qat_epochs, model_spec
+        self.measurer = Measurer(model, data, settings)
+        loaded = [load_proxy(p) for p in proxies]
+        stats = model_stats(model, data) if loaded else []
+        self.tables: dict[str, np.ndarray] = {}
+        for name, proxy in loaded:
+            try:
+                self.tables[name] = proxy_table(stats, proxy, self.bits)
+            except ValueError as error:
+                raise TapqError(f"proxy {name} failed: {error}")
+
+    def at(self, budgets: Sequence[Budget], measure: bool = True, references: bool = True
+           ) -> list[CompareRow]:
+        """Allocate with each proxy under `budgets`, then measure; plus the uniform and
+        oracle rows unless ``references=False``. With ``measure=False`` only the
+        configurations and their costs are produced (accuracy NaN)."""
+        layers, costs = self.measurer.layer_names, self.measurer.costs
+        jobs: list[tuple[str, str, BitConfig, float | None]] = []
+        for name, table in self.tables.items():
+            allocation = allocate(table, layers, self.bits, costs, budgets, self.a_bits,
+                                  self.pinned, self.tied, self.model_spec)
+            jobs.append((name, "proxy", allocation.config, allocation.solve_ms))
+        if references:
+            uniform = uniform_within(layers, costs, self.bits, budgets, self.a_bits, self.pinned)
+            if uniform:
+                jobs.append((f"uniform W{uniform[0]}", "uniform", uniform[1], None))
+            best = oracle_config(self.bench, layers, costs, budgets) if self.bench else None
+            if best:
+                jobs.append(("oracle", "oracle", best, None))
+        return [self._row(*job, measure) for job in jobs]
+
+    def _row(self, label: str, source: str, config: BitConfig, solve_ms: float | None,
+             measure: bool) -> CompareRow:
+        costs = self.measurer.costs
+        if not measure:
+            nan = float("nan")
+            return CompareRow(label, source, QuantResult(
+                nan, nan, nan, costs.size_mb(config), costs.bitops(config),
+                costs.avg_w_bits(config), config), None, solve_ms)
+        result = self.measurer.measure(config)
         qat_acc = None
-        if qat_epochs:
+        if self.qat_epochs:
             from tapq.quant.qat import QATConfig, finetune_qat
 
-            tuned = finetune_qat(measurer.engine.quantize(config), data.train,
-                                 QATConfig(epochs=qat_epochs))
-            qat_acc = evaluate(tuned, data.eval).accuracy
-        rows.append(CompareRow(label, source, result, qat_acc, solve_ms))
-    return rows
+            tuned = finetune_qat(self.measurer.engine.quantize(config), self.data.train,
+                                 QATConfig(epochs=self.qat_epochs))
+            qat_acc = evaluate(tuned, self.data.eval).accuracy
+        return CompareRow(label, source, result, qat_acc, solve_ms)
+
+
+def compare(model: nn.Module, data: DatasetSplits, budgets: Sequence[Budget],
+            proxies: Sequence[str], measure: bool = True, references: bool = True,
+            **options) -> list[CompareRow]:
+    """Several proxies at one budget, measured (see ``Comparer`` for the options)."""
+    return Comparer(model, data, proxies, **options).at(budgets, measure, references)
+
+
+def pareto_sweep(comparer: Comparer, budgets: Sequence[Budget]
+                 ) -> list[tuple[Budget, list[CompareRow]]]:
+    """Measured rows for each budget in turn: per proxy, the points of its accuracy-vs-size
+    and accuracy-vs-BitOps curves (raises TapqError for a budget nothing fits)."""
+    return [(budget, comparer.at([budget])) for budget in budgets]
