@@ -211,20 +211,21 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
     from tapq.allocate.workflow import compare
 
     model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
+    measured = args.measure or bool(args.finetune)
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
                     settings=_ptq_settings(args), pinned=pinned, tied=tied,
                     qat_epochs=_qat_epochs(args), model_spec=args.model,
-                    measure=args.measure or bool(args.finetune), references=False)
+                    measure=measured, references=False)
     if args.out:
         row.result.config.save(args.out)
     if args.json:
-        print(json.dumps(row.to_json() if args.measure else
+        print(json.dumps(row.to_json() if measured else
                          {"config": row.result.config.to_dict(), "size_mb": row.result.size_mb,
                           "bitops": row.result.bitops, "avg_w_bits": row.result.avg_w_bits,
                           "solve_ms": row.solve_ms}))
         return
     console.print(render.compare_table([row], f"{args.model}: {args.proxy} at "
-                                       f"{', '.join(args.budget)}", measured=args.measure))
+                                       f"{', '.join(args.budget)}", measured=measured))
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> None:

@@ -55,3 +55,14 @@ def test_cli_infeasible_budget_is_one_clear_line():
                             text=True, timeout=300)
     assert result.returncode == 2 and "smallest feasible avg-bits=2" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_cli_allocate_with_qat_reports_accuracy_before_and_after():
+    result = subprocess.run([sys.executable, "-m", "tapq.cli", "allocate", "--model", "digits-cnn",
+                             "--proxy", "fisher", "--budget", "avg-bits=2.5", "--ptq", "rtn",
+                             "--finetune", "qat", "--epochs", "2", "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["avg_w_bits"] <= 2.5
+    assert report["qat_acc"] > report["q_acc"] > 0.5

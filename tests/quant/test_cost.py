@@ -46,3 +46,12 @@ def test_batch_of_example_does_not_scale_macs():
     one = measure_costs(_Small().eval(), torch.randn(1, 3, 8, 8))
     many = measure_costs(_Small().eval(), torch.randn(5, 3, 8, 8))
     assert one.total_macs == many.total_macs
+
+
+def test_costs_of_a_quantized_model_equal_those_of_the_original():
+    from tapq.quant import quantize, uniform_config
+
+    model = _Small().eval()
+    x = torch.randn(1, 3, 8, 8)
+    quantized = quantize(model, uniform_config(["conv", "dw", "fc"], 4), torch.randn(16, 3, 8, 8))
+    assert measure_costs(quantized, x) == measure_costs(model, x)

@@ -21,6 +21,7 @@ from tapq.data import DatasetSplits
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
+from tapq.models import BUILTIN_MODELS
 from tapq.proxies.baselines import proxy_table
 from tapq.proxies.scoring import load_proxy, model_stats
 from tapq.quant import BitConfig, ModelCosts, PTQSettings, uniform_config
@@ -142,8 +143,12 @@ class Comparer:
         if self.qat_epochs:
             from tapq.quant.qat import QATConfig, finetune_qat
 
+            # Augment as the model was trained: shifts suit 28x28 digits, not 8x8 ones,
+            # and a user's data gets none unless they fine-tune themselves.
+            builtin = BUILTIN_MODELS.get(self.model_spec)
+            shift = builtin.train.max_shift if builtin else 0
             tuned = finetune_qat(self.measurer.engine.quantize(config), self.data.train,
-                                 QATConfig(epochs=self.qat_epochs))
+                                 QATConfig(epochs=self.qat_epochs, max_shift=shift))
             qat_acc = evaluate(tuned, self.data.eval).accuracy
         return CompareRow(label, source, result, qat_acc, solve_ms)
 

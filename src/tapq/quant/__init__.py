@@ -6,9 +6,10 @@ from tapq.quant.cost import ModelCosts, measure_costs
 from tapq.quant.export import apply_bit_config, load_quantized, save_quantized
 from tapq.quant.layers import LayerInfo, QuantLayer, find_quantizable_layers
 from tapq.quant.ptq import PTQEngine, PTQSettings, quantize
+from tapq.quant.qat import QATConfig, finetune_qat
 from tapq.quant.quantizers import FULL_PRECISION
 
 __all__ = ["AdaRoundConfig", "BitConfig", "FULL_PRECISION", "LayerInfo", "ModelCosts",
-           "PTQEngine", "PTQSettings", "QuantLayer", "apply_bit_config", "find_quantizable_layers",
-           "fold_batchnorm", "load_quantized", "measure_costs", "pin_layers", "quantize",
+           "PTQEngine", "PTQSettings", "QATConfig", "QuantLayer", "apply_bit_config", "find_quantizable_layers",
+           "finetune_qat", "fold_batchnorm", "load_quantized", "measure_costs", "pin_layers", "quantize",
            "save_quantized", "uniform_config"]

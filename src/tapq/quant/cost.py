@@ -84,12 +84,14 @@ def measure_costs(model: nn.Module, example: torch.Tensor) -> ModelCosts:
     """
     folded, _ = fold_batchnorm(model, example)
     layers = find_quantizable_layers(folded)
-    modules = {info.name: folded.get_submodule(info.name) for info in layers}
-    modules = {n: (m.layer if isinstance(m, QuantLayer) else m) for n, m in modules.items()}
+    # Hooks go on the module the forward pass calls: a QuantLayer runs its wrapped layer
+    # functionally, so a hook on the inner layer would never fire.
+    called = {info.name: folded.get_submodule(info.name) for info in layers}
+    modules = {n: (m.layer if isinstance(m, QuantLayer) else m) for n, m in called.items()}
     macs: dict[str, int] = dict.fromkeys(modules, 0)
     handles = [module.register_forward_hook(
-        lambda m, i, o, name=name: macs.__setitem__(name, macs[name] + _macs(m, o)))
-        for name, module in modules.items()]
+        lambda m, i, o, name=name: macs.__setitem__(name, macs[name] + _macs(modules[name], o)))
+        for name, module in called.items()]
     try:
         with torch.no_grad():
             folded(example[:1])
