@@ -356,10 +356,7 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
     from tapq.bench import DEFAULT_BENCH, BenchSpec, BenchStore, bench_info, build_bench
 
     if args.bench_command == "build":
-        try:
-            bits = tuple(int(b) for b in args.bits.split(","))
-        except ValueError:
-            raise TapqError(f"--bits takes a comma-separated list of integers, not {args.bits!r}")
+        bits = tuple(_bit_list(args.bits))
         spec = BenchSpec(model=args.model, weights=args.weights, data=args.data,
                          configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
                          seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
