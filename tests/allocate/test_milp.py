@@ -100,3 +100,32 @@ def test_bad_pins_and_ties():
         allocate(table, LAYERS, BITS, COSTS, budget, tied=[["a", "zz"]])
     with pytest.raises(TapqError, match="pinned to different bits"):
         allocate(table, LAYERS, BITS, COSTS, budget, pinned={"a": 2, "b": 8}, tied=[["a", "b"]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reduced_cost_fixing_keeps_the_optimum_of_large_problems(seed):
+    """60 layers x 7 bits: the allocation equals a plain HiGHS solve of the full model
+    (no variable fixed), under a size budget and with a tie and a pin."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    rng = np.random.default_rng(seed)
+    bits = [2, 3, 4, 5, 6, 7, 8]
+    names = [f"l{i}" for i in range(60)]
+    params = rng.integers(1_000, 200_000, len(names))
+    costs = ModelCosts({n: LayerCost(int(p), int(p) * 10) for n, p in zip(names, params)}, 0)
+    table = np.sort(rng.random((60, 7)) * rng.uniform(0.01, 10, (60, 1)), 1)[:, ::-1].copy()
+    value = float((params * 5).sum() / 8 / 2 ** 20)
+    pinned, tied = {"l0": 8}, [["l1", "l2"]]
+    result = allocate(table, names, bits, costs, [Budget("size-mb", value)], pinned=pinned,
+                      tied=tied)
+    a = (params[:, None] * np.array(bits)[None, :] / 8 / 2 ** 20).ravel()
+    upper = np.ones((60, 7))
+    upper[0, :6] = 0
+    tie = np.zeros((7, 420))
+    tie[np.arange(7), 7 + np.arange(7)], tie[np.arange(7), 14 + np.arange(7)] = 1, -1
+    plain = milp(table.ravel(), integrality=np.ones(420), bounds=Bounds(0, upper.ravel()),
+                 constraints=[LinearConstraint(np.kron(np.eye(60), np.ones(7)), 1, 1),
+                              LinearConstraint(a / value, -np.inf, 1), LinearConstraint(tie, 0, 0)])
+    assert result.objective == pytest.approx(plain.fun, rel=1e-9)
+    assert result.costs["size-mb"] <= value
+    assert result.config.w["l0"] == 8 and result.config.w["l1"] == result.config.w["l2"]
