@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from tapq import render
+from tapq import cli_discover, render
 from tapq.errors import TapqError
 from tapq.progress import set_quiet
 
 EXAMPLES = {
-    "demo": "example: tapq demo",
+    "demo": "example: tapq demo                      # everything, offline, ~15 min\n"
+            "         tapq demo --no-discovery       # PTQ, benchmark and baselines only",
     "quantize": "example: tapq quantize --model mnist-cnn --bits 4 --ptq adaround --json\n"
                 "         tapq quantize --model mypkg.nets:build --weights net.pt --data mnist "
                 "--config bits.json",
@@ -56,10 +57,19 @@ def _build_parser() -> argparse.ArgumentParser:
 
     def command(name: str, help_text: str, group=commands) -> argparse.ArgumentParser:
         return group.add_parser(name.split()[-1], help=help_text, description=help_text,
-                                epilog=EXAMPLES[name],
+                                epilog=EXAMPLES.get(name),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
 
-    demo = command("demo", "Run the main job on the embedded default model.")
+    demo = command("demo", "Run the main job on the embedded default model: PTQ, the "
+                   "benchmark, baselines, discovery with the embedded LLM, allocation.")
+    demo.add_argument("--out", default="tapq-demo", help="folder of the run (default "
+                      "tapq-demo; an existing run there is continued)")
+    demo.add_argument("--llm", default="embedded", help="LLM for discovery (default: the "
+                      "embedded offline model)")
+    demo.add_argument("--generations", type=int, default=3, help="discovery generations")
+    demo.add_argument("--population", type=int, default=6, help="discovery population")
+    demo.add_argument("--no-discovery", action="store_true",
+                      help="stop after the baseline proxies (no LLM)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
 
     quantize = command("quantize", "Quantize a model (PTQ) and report accuracy, size, BitOps.")
@@ -134,6 +144,8 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+
+    cli_discover.add_parser(command)
 
     proxy = commands.add_parser("proxy", help="List proxies and score them on a benchmark.")
     proxy_commands = proxy.add_subparsers(dest="proxy_command", required=True,
@@ -310,17 +322,36 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
-    from tapq.demo import run_demo
+    from pathlib import Path
 
-    result = run_demo()
+    from tapq.demo import DemoSettings, run_demo
+
+    settings = DemoSettings(out=Path(args.out), discover=not args.no_discovery, llm=args.llm,
+                            generations=args.generations, population=args.population)
+
+    shown: dict = {}
+
+    def show(stage: str, value) -> None:
+        if args.json:
+            return
+        if stage == "ptq":
+            console.print(render.ptq_table(value, "mnist-cnn on mnist (2,000 evaluation "
+                                           "images): PTQ accuracy"))
+        elif stage == "bench":
+            console.print(render.bench_table(value, "the default ground-truth benchmark"))
+        elif stage == "baselines":
+            console.print(render.fitness_table(value, "human baseline proxies on it "
+                                               "(search split unless 'val')"))
+        elif stage == "discovery":
+            cli_discover.show_discovery(value, console)
+            shown["discovery"] = value
+        elif stage == "compare":
+            cli_discover.show_compare(value, settings.budget, console)
+            cli_discover.show_outputs(shown["discovery"], console)
+
+    result = run_demo(settings, show)
     if args.json:
         print(json.dumps(result.to_json()))
-        return
-    console.print(render.ptq_table(result.rows, "mnist-cnn on mnist (2,000 evaluation images): "
-                                   "PTQ accuracy"))
-    console.print(render.bench_table(result.bench, "the default ground-truth benchmark"))
-    console.print(render.fitness_table(result.fitness, "human baseline proxies on it "
-                                       "(search split unless 'val')"))
 
 
 def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
@@ -402,7 +433,7 @@ def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
 
 COMMANDS = {"demo": _cmd_demo, "quantize": _cmd_quantize, "layers": _cmd_layers,
             "train": _cmd_train, "bench": _cmd_bench, "proxy": _cmd_proxy,
-            "allocate": _cmd_allocate, "compare": _cmd_compare}
+            "allocate": _cmd_allocate, "compare": _cmd_compare, "discover": cli_discover.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,13 +1,20 @@
-"""The main job on the embedded default.
+"""The main job on the embedded default, end to end.
 
-It loads (or trains) the default model and measures uniform configurations (W8A8 ...
-W2A8) under both weight-rounding methods, then shows the shipped ground-truth benchmark
-with its noise ceiling and how well each human baseline proxy ranks it. Later stages
-(allocation, discovery, report) extend this same job.
+1. Measure uniform configurations (W8A8 ... W2A8) of the default model under both
+   weight-rounding methods.
+2. Show the shipped ground-truth benchmark (noise ceiling) and how well each human
+   baseline proxy ranks it.
+3. Discover proxies with the embedded LLM for a few generations (offline, resumable:
+   running the demo again continues or reuses the run in its folder).
+4. The final check: the best discovered proxy against every baseline on the validation
+   split, then allocation at the default budget with it and with the best human proxy,
+   each measured by PTQ beside uniform precision and the benchmark oracle.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH, BenchStore, bench_info
 
@@ -21,6 +28,25 @@ from tapq.quant import FULL_PRECISION, PTQSettings, uniform_config
 
 DEMO_BITS = (8, 4, 3, 2)
 DEMO_METHODS = ("rtn", "adaround")
+DEMO_BUDGET = "avg-bits=3"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Attributes:
+        out: folder of the discovery run (and, later, the report).
+        discover: run discovery (False: stop after the baseline table).
+        llm: LLM spec for discovery (``embedded`` runs offline).
+        generations, population: size of the discovery run.
+        budget: the allocation budget of the final comparison.
+    """
+
+    out: Path = Path("tapq-demo")
+    discover: bool = True
+    llm: str = "embedded"
+    generations: int = 3
+    population: int = 6
+    budget: str = DEMO_BUDGET
 
 
 @dataclass(frozen=True)
@@ -39,21 +65,49 @@ class DemoResult:
     rows: list[DemoRow]
     bench: dict
     fitness: list[Fitness]
+    discovery: object | None = None  # DiscoveryResult
+    compare: list = field(default_factory=list)  # CompareRows at the demo budget
+    budget: str = DEMO_BUDGET
 
     def to_json(self) -> dict:
         """The ``--json`` form."""
         return {"ptq": [{"label": r.label, "ptq": r.ptq, **r.result.to_json()} for r in self.rows],
-                "bench": self.bench, "proxies": [f.to_json() for f in self.fitness]}
+                "bench": self.bench, "proxies": [f.to_json() for f in self.fitness],
+                "discovery": self.discovery.to_json() if self.discovery else None,
+                "budget": self.budget, "compare": [r.to_json() for r in self.compare]}
 
 
-def run_demo() -> DemoResult:
-    """The PTQ table of the default model, its benchmark and the baseline proxies' fitness."""
+def run_demo(settings: DemoSettings = DemoSettings(),
+             on_step: Callable[[str, object], None] = lambda stage, value: None) -> DemoResult:
+    """The whole main job (see the module docstring). `on_step(stage, value)` is called as
+    each stage finishes (``ptq``, ``bench``, ``baselines``, ``discovery``, ``compare``), so
+    a caller can show results while the rest runs."""
+    rows = measure_uniform()
+    on_step("ptq", rows)
     store = BenchStore(DEFAULT_BENCH)
     try:
         info = bench_info(store)
     finally:
         store.close()
-    return DemoResult(measure_uniform(), info, evaluate_proxies(DEFAULT_BENCH))
+    on_step("bench", info)
+    baselines = evaluate_proxies(DEFAULT_BENCH)
+    on_step("baselines", baselines)
+    if not settings.discover:
+        return DemoResult(rows, info, baselines, budget=settings.budget)
+    from tapq.discover import DiscoverConfig, discover
+    from tapq.discover.evolution import RUN_DB
+    from tapq.discover.run import best_human, final_compare
+
+    config = DiscoverConfig(bench=DEFAULT_BENCH, out=settings.out, llm=settings.llm,
+                            generations=settings.generations, population=settings.population)
+    found = discover(config, resume=(settings.out / RUN_DB).exists())
+    on_step("discovery", found)
+    compared = []
+    if found.best_proxy is not None:
+        compared = final_compare(DEFAULT_BENCH, [str(found.best_proxy), best_human(found.final)],
+                                 settings.budget)
+    on_step("compare", compared)
+    return DemoResult(rows, info, baselines, found, compared, settings.budget)
 
 
 def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:

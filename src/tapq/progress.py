@@ -46,3 +46,33 @@ def track(items: Iterable[T], description: str, total: int | None = None) -> Ite
                _RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
     with Progress(*columns, transient=True) as progress:
         yield from progress.track(items, total=total, description=description)
+
+
+class StepBar:
+    """A bar whose description can change as it advances (e.g. the best fitness so far);
+    a no-op when quiet. Use as a context manager."""
+
+    def __init__(self, total: int, description: str, completed: int = 0):
+        self._progress = None if _quiet else Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            _RateColumn(), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            transient=True)
+        self._task = None
+        self._start = (total, description, completed)
+
+    def __enter__(self) -> "StepBar":
+        if self._progress is not None:
+            self._progress.start()
+            total, description, completed = self._start
+            self._task = self._progress.add_task(description, total=total, completed=completed)
+        return self
+
+    def advance(self, description: str | None = None) -> None:
+        """One step done; optionally a new description."""
+        if self._progress is not None:
+            self._progress.update(self._task, advance=1,
+                                  **({"description": description} if description else {}))
+
+    def __exit__(self, *exc) -> None:
+        if self._progress is not None:
+            self._progress.stop()

@@ -1,6 +1,7 @@
 """Rich tables for the terminal: how the CLI shows results (the JSON forms live with the data)."""
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from rich.table import Table
@@ -75,3 +76,21 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
                  "bits per layer": " ".join(str(b) for b in r.config.w.values())}
         table.add_row(*(cells[c] for c in columns))
     return table
+
+
+def generations_table(summary) -> Table:
+    """Per generation: candidates, valid share, best and median fitness, best on val."""
+    table = Table(title="discovery: iso-budget Spearman per generation")
+    for column in ("gen", "candidates", "valid", "best", "median", "best (val)",
+                   "population best", "top strategy (p)"):
+        table.add_column(column, justify="right")
+    for g in summary.generations:
+        top = max(g.probabilities.items(), key=lambda kv: kv[1])
+        table.add_row(str(g.generation), str(g.candidates), str(g.valid), _fmt3(g.best),
+                      _fmt3(g.median), _fmt3(g.best_val), _fmt3(g.population_best),
+                      f"{top[0]} ({top[1]:.2f})")
+    return table
+
+
+def _fmt3(x: float) -> str:
+    return f"{x:.3f}" if math.isfinite(x) else "-"

@@ -22,8 +22,7 @@ from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
 from tapq.models import BUILTIN_MODELS
-from tapq.proxies.baselines import proxy_table
-from tapq.proxies.scoring import load_proxy, model_stats
+from tapq.proxies.scoring import load_proxy, model_stats, table_of
 from tapq.quant import BitConfig, ModelCosts, PTQSettings, uniform_config
 
 
@@ -106,8 +105,8 @@ class Comparer:
         self.tables: dict[str, np.ndarray] = {}
         for name, proxy in loaded:
             try:
-                self.tables[name] = proxy_table(stats, proxy, self.bits)
-            except ValueError as error:
+                self.tables[name] = table_of(proxy, stats, self.bits)
+            except (ValueError, TapqError) as error:
                 raise TapqError(f"proxy {name} failed: {error}")
 
     def at(self, budgets: Sequence[Budget], measure: bool = True, references: bool = True

@@ -1,17 +1,18 @@
 """Scoring proxies against a benchmark: load a proxy, build its table, compute fitness.
 
 A proxy is a built-in name or a ``.py`` file defining ``sensitivity(layer, bits)``.
-Files are imported in this process for now; once the sandbox exists (discovery issue),
-file proxies -- like discovered ones -- will run only there.
+Built-ins run in this process. A file is untrusted code (a discovered proxy is one), so
+it is only read here and its table is computed in the sandbox (discover/sandbox.py).
 """
 from __future__ import annotations
 
-import importlib.util
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from torch import nn
 
 from tapq.bench.analysis import BenchData, load_bench_data
@@ -28,8 +29,16 @@ STATS_BATCH = 128  # calibration images the statistics are computed on
 STATS_SEED = 0
 
 
-def load_proxy(spec: str) -> tuple[str, Proxy]:
-    """(name, function) for a built-in proxy name or a ``FILE.py`` defining ``sensitivity``."""
+@dataclass(frozen=True)
+class ProxyFile:
+    """A proxy read from a file: untrusted code whose table is computed in the sandbox."""
+
+    path: Path
+    code: str
+
+
+def load_proxy(spec: str) -> tuple[str, Proxy | ProxyFile]:
+    """(name, proxy) for a built-in proxy name or a ``FILE.py`` defining ``sensitivity``."""
     if spec in BASELINE_PROXIES:
         return spec, BASELINE_PROXIES[spec]
     path = Path(spec)
@@ -38,16 +47,24 @@ def load_proxy(spec: str) -> tuple[str, Proxy]:
                         "or a .py file defining sensitivity(layer, bits)")
     if not path.is_file():
         raise TapqError(f"proxy file not found: {path}")
-    module_spec = importlib.util.spec_from_file_location(f"tapq_proxy_{path.stem}", path)
-    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
     try:
-        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
-    except Exception as error:
-        raise TapqError(f"proxy file {path} failed to load: {type(error).__name__}: {error}")
-    function = getattr(module, "sensitivity", None)
-    if not callable(function):
+        code = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise TapqError(f"cannot read proxy file {path}: {error}") from None
+    if "def sensitivity" not in code:
         raise TapqError(f"proxy file {path} defines no function sensitivity(layer, bits)")
-    return path.stem, function
+    return path.stem, ProxyFile(path, code)
+
+
+def table_of(proxy: Proxy | ProxyFile, stats: list[LayerStats],
+             bit_choices: Sequence[int]) -> np.ndarray:
+    """T[layer, bit] of a proxy: in-process for a built-in, in the sandbox for a file.
+    Raises ValueError/TapqError with the reason when the proxy fails."""
+    if isinstance(proxy, ProxyFile):
+        from tapq.discover.sandbox import sandboxed_proxy_table
+
+        return sandboxed_proxy_table(proxy.code, stats, list(bit_choices))
+    return proxy_table(stats, proxy, bit_choices)
 
 
 def model_stats(model: nn.Module, data: DatasetSplits) -> list[LayerStats]:
@@ -67,11 +84,11 @@ def bench_stats(store: BenchStore) -> list[LayerStats]:
     return stats
 
 
-def score_proxy(name: str, proxy: Proxy, stats: list[LayerStats], data: BenchData) -> Fitness:
+def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], data: BenchData) -> Fitness:
     """Fitness of one proxy; a proxy that raises or returns non-finite values gets -inf."""
     start = time.perf_counter()
     try:
-        table = proxy_table(stats, proxy, data.bit_choices)
+        table = table_of(proxy, stats, data.bit_choices)
     except Exception as error:
         last = traceback.format_exception_only(type(error), error)[-1].strip()
         return failed(name, last)

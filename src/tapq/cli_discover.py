@@ -1,0 +1,127 @@
+"""``tapq discover``: the command-line face of proxy discovery (discover/run.py).
+
+Kept apart from cli.py so the main parser stays readable; it plugs in through
+`add_parser` and `run`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.syntax import Syntax
+
+from tapq import render
+from tapq.errors import TapqError
+
+EXAMPLE = ("example: tapq discover --out run1                       # embedded LLM, offline\n"
+           "         tapq discover --out run2 --llm openai:gpt-4o-mini --generations 6\n"
+           "         tapq discover --out run3 --llm openai:qwen2.5-coder "
+           "--llm-base-url http://localhost:8080/v1\n"
+           "         tapq discover --out run1 --resume          # continue a killed run")
+
+
+def add_parser(command) -> None:
+    """Register ``tapq discover`` via the main parser's `command` factory."""
+    parser = command("discover", "Discover a proxy with an LLM (TAP): evolve candidates "
+                     "scored on a benchmark; resumable.")
+    parser.add_argument("--bench", help="benchmark database (default: the shipped one)")
+    parser.add_argument("--out", required=True, help="run folder (database, log, best_proxy.py)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--llm", default="embedded",
+                        help="'embedded' (offline Qwen2.5-Coder-0.5B) or openai:MODEL")
+    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint URL")
+    parser.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                        help="environment variable with the API key (default OPENAI_API_KEY)")
+    parser.add_argument("--llm-threads", type=int, help="threads for the embedded model")
+    parser.add_argument("--generations", type=int, default=3, help="generations (default 3)")
+    parser.add_argument("--population", type=int, default=6, help="population size (default 6)")
+    parser.add_argument("--children", type=int, help="candidates per later generation "
+                        "(default: the population size)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every choice and request")
+    parser.add_argument("--controller", default="dpo", choices=("dpo", "uniform"),
+                        help="strategy controller (uniform = ablation)")
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--max-tokens", type=int, default=400)
+    parser.add_argument("--replay", metavar="RUN_DIR",
+                        help="replay a finished run exactly from its LLM cache (no LLM)")
+    parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
+                        help="final check: allocate with the best discovered and the best "
+                        "human proxy at this budget and measure (default avg-bits=3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.epilog = EXAMPLE
+
+
+def _config(args: argparse.Namespace):
+    from tapq.bench import DEFAULT_BENCH
+    from tapq.discover import DiscoverConfig
+
+    for flag in ("generations", "population"):
+        if getattr(args, flag) < 1:
+            raise TapqError(f"--{flag} must be at least 1")
+    if args.children is not None and args.children < 1:
+        raise TapqError("--children must be at least 1")
+    bench = Path(args.bench) if args.bench else DEFAULT_BENCH
+    if not bench.is_file():
+        raise TapqError(f"benchmark not found: {bench}")
+    return DiscoverConfig(bench=bench, out=Path(args.out), llm=args.llm,
+                          llm_base_url=args.llm_base_url, api_key_env=args.api_key_env,
+                          llm_threads=args.llm_threads, generations=args.generations,
+                          population=args.population, children=args.children, seed=args.seed,
+                          controller=args.controller, temperature=args.temperature,
+                          max_tokens=args.max_tokens,
+                          replay=Path(args.replay) if args.replay else None)
+
+
+def run(args: argparse.Namespace, console: Console) -> None:
+    """Run ``tapq discover`` and print generations, the final check and the outputs."""
+    from tapq.discover import discover
+    from tapq.discover.run import best_human, final_compare
+
+    config = _config(args)
+    if args.compare_budget != "none":
+        from tapq.allocate import Budget
+        Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
+    result = discover(config, resume=args.resume)
+    rows = []
+    if args.compare_budget != "none" and result.best_proxy is not None:
+        human = best_human(result.final)
+        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget)
+    if args.json:
+        print(json.dumps({**result.to_json(), "compare": [r.to_json() for r in rows]}))
+        return
+    show_discovery(result, console)
+    show_compare(rows, args.compare_budget, console)
+    show_outputs(result, console)
+
+
+def show_discovery(result, console: Console) -> None:
+    """Generations, the final check against the baselines, and the best proxy's code."""
+    console.print(render.generations_table(result.summary))
+    if result.final:
+        console.print(render.fitness_table(result.final, "final check: best discovered proxy "
+                                           "vs the human baselines (search split unless 'val')"))
+    best = result.summary.best
+    if best is not None:
+        console.print(f"[bold]best proxy[/bold] (candidate {best.id}, {best.strategy}): "
+                      f"{best.thought}")
+        console.print(Syntax(best.code or "", "python"))
+    tokens = result.summary.prompt_tokens + result.summary.completion_tokens
+    console.print(f"LLM {result.llm}: {result.summary.candidates} candidates, "
+                  f"{result.summary.valid} valid, {tokens:,} tokens; "
+                  f"wall {result.wall_seconds:.0f} s")
+
+
+def show_compare(rows: list, budget: str, console: Console) -> None:
+    """The final allocation table, if there is one."""
+    if rows:
+        console.print(render.compare_table(rows, f"allocation at {budget}, measured "
+                                           "(PTQ as the benchmark)"))
+
+
+def show_outputs(result, console: Console) -> None:
+    """Where the run's files are."""
+    best = result.best_proxy.name if result.best_proxy else "(no valid proxy)"
+    console.print(f"results in {result.out}/: {best}, {result.leaderboard.name}, run.db, "
+                  "discover.log")

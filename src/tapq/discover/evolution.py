@@ -1,0 +1,309 @@
+"""The TAP loop: ask the LLM for proxies, score them in the sandbox, evolve, repeat.
+
+Generation 0 asks for `population` candidates with the ``init`` operator; every later
+generation asks for `children` candidates, each with a strategy (operator x hint) drawn
+from the controller's policy and parents drawn from the population. After a generation
+the controller learns from its candidates' fitness and the population keeps the best.
+
+Every random choice of slot s in generation g comes from a generator seeded with
+(seed, g, s), and the controller and population change only between generations, so a
+run killed mid-generation and resumed draws exactly what an uninterrupted run would have
+drawn; stored candidates are not asked again (see store.py).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tapq.bench import DEFAULT_BENCH, BenchStore
+from tapq.bench.analysis import BenchData, load_bench_data, noise_ceiling_iso
+from tapq.discover.candidate import code_hash, parse_answer
+from tapq.discover.controller import ControllerConfig, StrategyController
+from tapq.discover.llm import LLMBackend, make_backend
+from tapq.discover.llm_cache import CachedBackend, ResponseCache
+from tapq.discover.population import Member, select_parents, survivors
+from tapq.discover.prompting import (STOP, Parent, Strategy, TaskContext, all_strategies,
+                                     build_messages, task_context)
+from tapq.discover.sandbox import Sandbox, SandboxLimits, save_stats_for_sandbox
+from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
+from tapq.errors import TapqError
+from tapq.progress import StepBar
+from tapq.proxies.fitness import config_scores, fitness
+from tapq.proxies.scoring import bench_stats
+
+log = logging.getLogger("tapq.discover")
+RUN_DB = "run.db"
+# Settings that must match for --resume to continue a run rather than start another.
+_RESUME_KEYS = ("bench", "llm", "population", "children", "seed", "controller",
+                "temperature", "max_tokens", "repair_rate")
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """Attributes:
+        bench: the ground-truth benchmark fitness is measured on.
+        out: the run folder (database, log, best_proxy.py, leaderboard).
+        llm: ``embedded`` (offline default) or ``openai:MODEL``.
+        llm_base_url: endpoint of an OpenAI-compatible server.
+        api_key_env: environment variable holding the API key.
+        llm_threads: threads for the embedded model (None: what is free).
+        generations: generations including the initial one.
+        population: candidates kept; also how many the initial generation asks for.
+        children: candidates asked per later generation (None: = population).
+        seed: seeds every random choice and every LLM request.
+        controller: ``dpo`` or ``uniform`` (ablation).
+        temperature, max_tokens: LLM sampling.
+        repair_rate: chance that a mutation repairs a failed candidate of the previous
+            generation (its error shown to the LLM) instead of improving a survivor.
+        replay: a finished run's folder: answer every request from its LLM cache (an
+            exact replay without the LLM; a request it never made is an error).
+        limits: sandbox limits per candidate.
+    """
+
+    bench: Path = DEFAULT_BENCH
+    out: Path = Path("tapq-run")
+    llm: str = "embedded"
+    llm_base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    llm_threads: int | None = None
+    generations: int = 3
+    population: int = 6
+    children: int | None = None
+    seed: int = 0
+    controller: str = "dpo"
+    temperature: float = 0.8
+    max_tokens: int = 400
+    repair_rate: float = 0.25
+    replay: Path | None = None
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+
+    def resume_key(self) -> dict:
+        values = dataclasses.asdict(self)
+        values["bench"] = str(Path(self.bench).resolve())
+        return {k: values[k] for k in _RESUME_KEYS}
+
+
+@dataclass
+class _Search:
+    """What one generation needs: the benchmark data, the sandbox and the prompt context."""
+
+    data: BenchData
+    sandbox: Sandbox
+    context: TaskContext
+
+
+def _fitness_of(table: np.ndarray, data: BenchData) -> dict:
+    scores = config_scores(table, data.bit_choices, data.bits)
+    return fitness("candidate", scores, data.accuracy, data.avg_bits, data.is_val, 0.0).to_json()
+
+
+class _NoLLM:
+    """Stands in for the LLM of a replayed run: it has that LLM's name, never answers."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def complete(self, *args, **kwargs):
+        raise TapqError("replay: the request is not in the source run's cache")
+
+
+def _replay_source(store: RunStore, source: Path) -> _NoLLM:
+    """Copy a finished run's LLM answers into `store`; a backend named like its LLM."""
+    if not source.is_file():
+        raise TapqError(f"nothing to replay: {source} does not exist")
+    origin = RunStore(source)
+    try:
+        name = origin.meta().get("llm")
+    finally:
+        origin.close()
+    if not name:
+        raise TapqError(f"{source} is not a finished tapq discovery run")
+    store.conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+    store.conn.execute("INSERT OR IGNORE INTO llm_cache SELECT * FROM source.llm_cache")
+    store.conn.commit()
+    store.conn.execute("DETACH DATABASE source")
+    return _NoLLM(name)
+
+
+class Discovery:
+    """One run: its store, LLM, controller and population. `run()` does the rest."""
+
+    def __init__(self, config: DiscoverConfig, resume: bool = False,
+                 backend: LLMBackend | None = None):
+        self.config = config
+        out = Path(config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.store = RunStore(out / RUN_DB)
+        self._check_resume(resume)
+        cache = ResponseCache(self.store.conn)
+        if config.replay:
+            backend = _replay_source(self.store, Path(config.replay) / RUN_DB)
+        raw = backend or make_backend(config.llm, config.llm_base_url, config.api_key_env,
+                                      config.llm_threads)
+        self.llm = CachedBackend(raw, cache, replay_only=config.replay is not None)
+        self.strategies = {s.key: s for s in all_strategies()}
+        self.controller = StrategyController(list(self.strategies),
+                                             ControllerConfig(kind=config.controller))
+        self.population: list[Member] = []
+        self.search = self._prepare(out)
+
+    def _check_resume(self, resume: bool) -> None:
+        started = self.store.count() > 0
+        stored, key = self.store.meta().get("config"), self.config.resume_key()
+        if started and not resume:
+            raise TapqError(f"{self.config.out} already holds a run; add --resume to "
+                            "continue it, or choose another --out")
+        if started and stored != key:
+            changed = [k for k in key if (stored or {}).get(k) != key[k]]
+            raise TapqError(f"cannot resume {self.config.out}: it was started with other "
+                            f"settings ({', '.join(changed)})")
+        if not started:
+            self.store.set_meta(config=key, started=time.time())
+
+    def _prepare(self, out: Path) -> _Search:
+        bench = BenchStore(self.config.bench)
+        try:
+            data = load_bench_data(bench)
+            if len(data.accuracy) < 10:
+                raise TapqError(f"{self.config.bench} has only {len(data.accuracy)} measured "
+                                "configurations; finish building it first")
+            ceiling = noise_ceiling_iso(bench)
+            stats = bench_stats(bench)
+        finally:
+            bench.close()
+        stats_path = out / "stats.pt"
+        save_stats_for_sandbox(stats, stats_path)
+        context = task_context(stats, data.bit_choices, ceiling if math.isfinite(ceiling)
+                               else 1.0)
+        self.store.set_meta(llm=self.llm.name, layers=[s.name for s in stats],
+                            bit_choices=data.bit_choices, noise_ceiling_iso=ceiling)
+        return _Search(data, Sandbox(stats_path, data.bit_choices, self.config.limits), context)
+
+    # ----------------------------------------------------------------- the loop
+    def run(self) -> list[GenerationRecord]:
+        """Run (or finish) every generation; returns the generation records."""
+        done = self.store.generations()
+        if done:
+            last = done[-1]
+            self.controller.theta = np.array(last.theta)
+            by_id = {c.id: c for c in self.store.candidates()}
+            self.population = [self._member(by_id[i]) for i in last.population]
+        for generation in range(len(done), self.config.generations):
+            self._generation(generation)
+        return self.store.generations()
+
+    def _slots(self, generation: int) -> int:
+        if generation == 0:
+            return self.config.population
+        return self.config.children or self.config.population
+
+    def _generation(self, generation: int) -> None:
+        stored = {c.slot: c for c in self.store.candidates("generation = ?", (generation,))}
+        slots = self._slots(generation)
+        best = max([m.fitness for m in self.population], default=float("-inf"))
+        failures = [c for c in self.store.candidates("generation = ? AND fitness IS NULL AND "
+                                                     "code IS NOT NULL", (generation - 1,))]
+        with StepBar(slots, self._label(generation, best), completed=len(stored)) as bar:
+            for slot in range(slots):
+                if slot not in stored:
+                    stored[slot] = self._candidate(generation, slot, failures)
+                    best = max(best, stored[slot].fitness)
+                    bar.advance(self._label(generation, best))
+        records = [stored[s] for s in range(slots)]
+        loss = self.controller.update([(r.strategy, r.fitness) for r in records])
+        self.population = survivors(self.population + [self._member(r) for r in records],
+                                    self.config.population)
+        probabilities = dict(zip(self.controller.keys,
+                                 map(float, self.controller.probabilities())))
+        best = self.population[0].fitness if self.population else float("-inf")
+        self.store.add_generation(GenerationRecord(
+            generation, [m.id for m in self.population], self.controller.theta.tolist(),
+            probabilities, loss, best))
+        valid = sum(math.isfinite(r.fitness) for r in records)
+        log.info("generation %d: %d/%d valid, best %.4f, dpo loss %.4f", generation, valid,
+                 len(records), best, loss)
+
+    def _label(self, generation: int, best: float) -> str:
+        shown = f"{best:.3f}" if math.isfinite(best) else "-"
+        return f"generation {generation + 1}/{self.config.generations}  best {shown}"
+
+    @staticmethod
+    def _member(record: CandidateRecord) -> Member:
+        return Member(record.id, record.fitness, record.generation, record.code_hash or "")
+
+    # ------------------------------------------------------------ one candidate
+    def _choose(self, generation: int, slot: int,
+                failures: list[CandidateRecord]) -> tuple[Strategy, list[CandidateRecord]]:
+        """The strategy and parents of one slot, from its own seeded generator."""
+        rng = np.random.default_rng([self.config.seed, generation, slot])
+        allowed = ["init"]
+        if generation > 0 and (self.population or failures):
+            allowed.append("mutate")
+        if generation > 0 and len(self.population) >= 2:
+            allowed.append("crossover")
+        keys = [k for k in self.controller.keys if self.strategies[k].operator in allowed]
+        strategy = self.strategies[self.controller.sample(rng, keys)]
+        if strategy.operator == "init":
+            return strategy, []
+        if strategy.operator == "mutate" and failures and (
+                not self.population or rng.random() < self.config.repair_rate):
+            return strategy, [failures[rng.integers(len(failures))]]
+        count = 1 if strategy.operator == "mutate" else 2
+        members = select_parents(self.population, count, rng)
+        return strategy, [self.store.candidate(m.id) for m in members]
+
+    def _candidate(self, generation: int, slot: int,
+                   failures: list[CandidateRecord]) -> CandidateRecord:
+        strategy, parents = self._choose(generation, slot, failures)
+        messages = build_messages(strategy, [Parent(p.thought, p.code or "", p.fitness,
+                                                    p.error) for p in parents],
+                                  self.search.context)
+        request_seed = self.config.seed * 1_000_003 + generation * 1_000 + slot
+        answer = self.llm.complete(messages, self.config.temperature, self.config.max_tokens,
+                                   seed=request_seed, stop=STOP)
+        parsed = parse_answer(answer.text)
+        record = CandidateRecord(
+            generation, slot, strategy.operator, strategy.hint, [p.id for p in parents],
+            messages, answer.text, parsed.thought, parsed.code, None, "no-code",
+            parsed.error, float("-inf"), prompt_tokens=answer.prompt_tokens,
+            completion_tokens=answer.completion_tokens, llm_seconds=answer.seconds,
+            cached=answer.cached)
+        if parsed.code is not None:
+            self._score(record, parsed.code)
+        self.store.add_candidate(record)
+        log.info("g%d s%d %s: %s %s", generation, slot, strategy.key, record.status,
+                 f"{record.fitness:.4f}" if math.isfinite(record.fitness) else record.error)
+        return record
+
+    def _score(self, record: CandidateRecord, code: str) -> None:
+        """Fill in status, fitness and metrics: from the first identical program when
+        there is one (identical code is evaluated once), else from the sandbox."""
+        record.code_hash = code_hash(code)
+        original = self.store.first_with_hash(record.code_hash)
+        if original is not None:
+            record.duplicate_of = original.id
+            record.status, record.error, record.fitness = (original.status, original.error,
+                                                           original.fitness)
+            record.metrics, record.table = original.metrics, original.table
+            return
+        result = self.search.sandbox.table(code)
+        record.eval_seconds = result.seconds
+        record.status = result.status
+        if result.status != "ok":
+            record.error = result.error
+            return
+        record.table = result.table.tolist()
+        record.metrics = _fitness_of(result.table, self.search.data)
+        record.fitness = record.metrics["spearman_iso"]
+        if not math.isfinite(record.fitness):
+            record.status, record.error = "error", "fitness is undefined (constant scores)"
+            record.fitness = float("-inf")
+
+    def close(self) -> None:
+        self.store.close()

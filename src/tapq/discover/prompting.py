@@ -1,0 +1,119 @@
+"""Prompts: the text files in ``prompts/`` turned into chat messages for one strategy.
+
+A *strategy* is an operator (init, mutate, crossover) and a hint (one idea from
+``prompts/hints.txt``). The DPO controller learns which strategies pay off; this module
+only renders them. Prompts live in text files so they can be read and changed without
+touching code.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from string import Template
+
+from tapq.proxies.stats import LayerStats
+
+OPERATORS = ("init", "mutate", "crossover")
+# The answer may stop here: the closing fence ends the only code block we want
+# (ENVIRONMENT.md: stopping there saved ~25% of the tokens).
+STOP = ["\n```\n"]
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """One arm of the controller: an operator and a hint."""
+
+    operator: str
+    hint: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.operator}/{self.hint}"
+
+
+@dataclass(frozen=True)
+class Parent:
+    """What a prompt shows of a parent candidate."""
+
+    thought: str
+    code: str
+    fitness: float
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """Facts about the benchmark every prompt states (so the model never guesses shapes)."""
+
+    bit_choices: list[int]
+    num_layers: int
+    example: str
+    ceiling: float
+
+
+@cache
+def _text(name: str) -> str:
+    return resources.files("tapq.discover").joinpath("prompts").joinpath(name).read_text()
+
+
+@cache
+def load_hints() -> dict[str, str]:
+    """Hint name -> text, in file order."""
+    hints: dict[str, str] = {}
+    name = None
+    for line in _text("hints.txt").splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            hints[name] = ""
+        elif name and line.strip() and not line.startswith("#"):
+            hints[name] = (hints[name] + " " + line.strip()).strip()
+    return hints
+
+
+def all_strategies() -> list[Strategy]:
+    """Every operator x hint, in a fixed order (the controller's action space)."""
+    return [Strategy(op, hint) for op in OPERATORS for hint in load_hints()]
+
+
+def describe_layer(layer: LayerStats) -> str:
+    """One line with a real layer's field shapes, so the model sees concrete sizes."""
+    return (f"layer.name={layer.name!r}, kind={layer.kind!r}, index={layer.index}, "
+            f"num_params={layer.num_params}, weight shape {tuple(layer.weight.shape)}, "
+            f"act_in shape {tuple(layer.act_in.shape)}, act_out shape "
+            f"{tuple(layer.act_out.shape)}, hessian_trace={layer.hessian_trace:.4g}")
+
+
+def task_context(stats: list[LayerStats], bit_choices: list[int], ceiling: float) -> TaskContext:
+    """The context for a benchmark's layers: an example taken from a middle conv layer."""
+    example = next((s for s in stats[len(stats) // 2:] if s.kind == "conv"), stats[0])
+    return TaskContext(list(bit_choices), len(stats), describe_layer(example), ceiling)
+
+
+def _fmt(value: float) -> str:
+    return "failed" if not math.isfinite(value) else f"{value:.3f}"
+
+
+def build_messages(strategy: Strategy, parents: list[Parent],
+                   context: TaskContext) -> list[dict]:
+    """Chat messages asking for one new proxy with `strategy` from `parents`."""
+    contract = Template(_text("contract.txt")).substitute(
+        bit_choices=", ".join(map(str, context.bit_choices)),
+        last_index=context.num_layers - 1, example=context.example)
+    fields = {"contract": contract.strip(), "hint": load_hints()[strategy.hint],
+              "answer_format": _text("answer_format.txt").strip(),
+              "ceiling": f"{context.ceiling:.2f}"}
+    if strategy.operator == "mutate":
+        (parent,) = parents
+        error = (f"It failed with this error; fix it:\n{parent.error}\n" if parent.error
+                 else "")
+        fields.update(thought=parent.thought, code=parent.code.strip(),
+                      fitness=_fmt(parent.fitness), error=error)
+    elif strategy.operator == "crossover":
+        a, b = parents
+        fields.update(thought_a=a.thought, code_a=a.code.strip(), fitness_a=_fmt(a.fitness),
+                      thought_b=b.thought, code_b=b.code.strip(), fitness_b=_fmt(b.fitness))
+    user = Template(_text(f"{strategy.operator}.txt")).substitute(fields)
+    return [{"role": "system", "content": _text("system.txt").strip()},
+            {"role": "user", "content": user.strip()}]

@@ -1,0 +1,384 @@
+"""The sandbox: the only place where proxy code written by an LLM (or a user) runs.
+
+Candidate code is hostile until proven otherwise. Two layers keep it in:
+
+1. ``screen`` -- a static check of the AST before anything runs: imports only from
+   math / numpy / torch (ALLOWED_MODULES), no ``open``/``exec``/``eval``/``getattr``...,
+   no dunder or private names, no attribute from DENIED_ATTRIBUTES (file I/O, pickles,
+   code loading, torch.os ...), no classes, a size cap, and a top-level
+   ``def sensitivity(layer, bits)``. Its reasons name the line, for the LLM to repair.
+2. ``Sandbox.table`` -- a fresh worker process per call (see sandbox_worker.py): own
+   process group killed with SIGKILL on timeout, scrubbed environment (nothing copied
+   from ours, so no API keys), scratch working directory removed afterwards, nobody's
+   uid when we are root, no network, RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0, safe
+   builtins and an import hook that hands out read-only views of the allowed modules.
+   The result comes back on a private pipe; the candidate's prints go to a capped buffer.
+
+Usage::
+
+    save_stats_for_sandbox(stats, "stats.pt", bits=[2, 4, 8])
+    result = Sandbox("stats.pt", [2, 4, 8]).table(code)
+    if result.status == "ok":
+        result.table            # (layers, 3) float64, finite
+
+Each call costs a process start, the torch import and loading the statistics (about
+1.2 s on two CPU cores, ``startup_seconds``); the wall and CPU limits count only from the
+moment the candidate's code starts. The screen itself lives in sandbox_screen.py and the
+policy it shares with the worker (allowed modules, denied attributes, safe builtins) in
+sandbox_worker.py.
+Determinism: every (layer, bits) cell sees a fresh copy of the layer and freshly seeded
+torch/numpy RNGs, so a table does not depend on evaluation order; it is not re-evaluated.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tapq.discover.sandbox_screen import screen
+from tapq.discover.sandbox_worker import CANDIDATE_FILE, NOBODY
+from tapq.errors import TapqError
+from tapq.proxies.stats import STATS_VERSION, LayerStats
+from tapq.quant.quantizers import FULL_PRECISION, check_bits
+
+__all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "sandboxed_proxy_table",
+           "save_stats_for_sandbox", "screen"]
+
+WORKER = Path(__file__).with_name("sandbox_worker.py")
+MAX_ERROR_CHARS = 600
+MAX_RESULT_BYTES = 8 * 2 ** 20
+STATUSES = ("ok", "rejected", "error", "timeout", "memory", "crashed")
+_LINE = re.compile(r'File "' + re.escape(CANDIDATE_FILE) + r'", line (\d+)')
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """Resource limits for one candidate.
+
+    Attributes:
+        wall_seconds: wall clock from the start of the candidate's code; then the whole
+            process group is killed.
+        cpu_seconds: CPU time for the candidate's code (a CPU-time timer raises in it;
+            RLIMIT_CPU kills the process about two seconds later if it swallows that).
+        memory_mb: address space allowed beyond what the worker holds after loading torch
+            and the statistics (RLIMIT_AS).
+        file_size_mb: largest file the worker may write (RLIMIT_FSIZE).
+        output_kb: printed output kept (and quoted in errors); the rest is dropped.
+        startup_seconds: time allowed for the worker to start, import torch and load the
+            statistics, before the candidate runs.
+    """
+
+    wall_seconds: float = 20.0
+    cpu_seconds: int = 20
+    memory_mb: int = 1024
+    file_size_mb: int = 1
+    output_kb: int = 64
+    startup_seconds: float = 120.0
+
+
+@dataclass(frozen=True, eq=False)
+class SandboxResult:
+    """What one candidate produced.
+
+    Attributes:
+        table: (layers, len(bit_choices)) float64, all finite, when ``status == "ok"``.
+        status: ``ok``, ``rejected`` (static screen), ``error`` (raised or returned a bad
+            value), ``timeout``, ``memory`` or ``crashed`` (killed or exited oddly).
+        error: a one-line reason naming the candidate's line, for the LLM to repair ("" if ok).
+        seconds: wall time of the whole call.
+        startup_seconds: of which process start, imports and statistics loading.
+        table_seconds: of which the candidate's own code (its cost, comparable in-process).
+    """
+
+    table: np.ndarray | None
+    status: str
+    error: str
+    seconds: float
+    startup_seconds: float = 0.0
+    table_seconds: float = field(default=math.nan)
+
+
+# --- statistics for the worker ----------------------------------------------------------
+def save_stats_for_sandbox(stats: Sequence[LayerStats], path: str | Path,
+                           bits: Sequence[int] = ()) -> None:
+    """Write `stats` for the sandbox worker, with the quantized weights at `bits` included
+    (so the worker need not recompute them for every candidate).
+
+    The format is tapq.proxies.stats' cache format plus a ``quant`` table per layer.
+    """
+    layers = []
+    for layer in stats:
+        record = {f.name: getattr(layer, f.name) for f in fields(layer) if f.compare}
+        record["quant"] = {int(b): layer.quant(b) for b in bits if b < FULL_PRECISION}
+        layers.append(record)
+    torch.save({"version": STATS_VERSION, "layers": layers}, Path(path))
+
+
+# --- running a candidate ----------------------------------------------------------------
+class Sandbox:
+    """Runs candidate proxies against one statistics file, each in a fresh worker process.
+
+    Args:
+        stats_path: statistics written by save_stats_for_sandbox (or the stats cache).
+        bit_choices: the bit-widths of the table's columns.
+        limits: resource limits per candidate.
+    """
+
+    def __init__(self, stats_path: str | Path, bit_choices: Sequence[int],
+                 limits: SandboxLimits = SandboxLimits()):
+        self.stats_path = Path(stats_path)
+        if not self.stats_path.is_file():
+            raise TapqError(f"statistics file not found: {self.stats_path}")
+        self.bit_choices = [check_bits(b) for b in bit_choices]
+        self.limits = limits
+
+    def table(self, code: str) -> SandboxResult:
+        """The table T[layer, j] = sensitivity(layer, bit_choices[j]) of `code`; never raises
+        for anything the code does."""
+        start = time.monotonic()
+        reason = screen(code)
+        if reason:
+            return SandboxResult(None, "rejected", _short(reason), time.monotonic() - start)
+        private = Path(tempfile.mkdtemp(prefix="tapq-sandbox-"))
+        scratch = Path(tempfile.mkdtemp(prefix="tapq-scratch-"))
+        try:
+            if os.geteuid() == 0:
+                os.chown(scratch, NOBODY, NOBODY)
+            return self._run(code, private, scratch, start)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(private, ignore_errors=True)
+
+    def _run(self, code: str, private: Path, scratch: Path, start: float) -> SandboxResult:
+        job = {"code": code, "bits": self.bit_choices, "limits": asdict(self.limits),
+               "path": [p for p in sys.path if os.path.isabs(p)]}
+        (private / "job.json").write_text(json.dumps(job))
+        read_fd, write_fd = os.pipe()
+        try:
+            stats_fd = os.open(self.stats_path, os.O_RDONLY)
+        except OSError as error:
+            os.close(read_fd)
+            os.close(write_fd)
+            return _crashed(f"cannot read the statistics: {error}", start)
+        try:
+            with open(private / "job.json", "rb") as stdin, open(private / "log", "wb") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-I", str(WORKER), str(write_fd), str(stats_fd)],
+                    stdin=stdin, stdout=log, stderr=subprocess.STDOUT, cwd=scratch,
+                    env=_worker_env(scratch), start_new_session=True,
+                    pass_fds=(write_fd, stats_fd))
+        except OSError as error:
+            os.close(read_fd)
+            return _crashed(f"cannot start the worker: {error}", start)
+        finally:
+            os.close(write_fd)
+            os.close(stats_fd)
+        try:
+            return self._collect(process, read_fd, private / "log", code, start)
+        finally:
+            os.close(read_fd)
+
+    def _collect(self, process: subprocess.Popen, read_fd: int, log: Path, code: str,
+                 start: float) -> SandboxResult:
+        channel = _Channel(read_fd, MAX_RESULT_BYTES)
+        ready_line = channel.line(start + self.limits.startup_seconds)
+        ready_at = time.monotonic()
+        result_line = channel.line(ready_at + self.limits.wall_seconds) \
+            if isinstance(ready_line, bytes) else ready_line
+        status, rusage = _kill_and_reap(process, grace=result_line != "timeout")
+        elapsed = time.monotonic() - start
+        ready = _parse_ready(ready_line)
+        if ready is None:
+            problem = f"did not start within {self.limits.startup_seconds:g} s" \
+                if ready_line == "timeout" else f"failed to start ({_exit_text(status)})"
+            return _crashed(f"the worker {problem} before running the candidate: "
+                            f"{_log_tail(log)}", start)
+        startup = ready_at - start
+        layers, cpu_limit = ready
+        outcome = _parse_outcome(result_line, layers, len(self.bit_choices))
+        if outcome is not None:
+            return SandboxResult(outcome.get("table"), outcome["status"], outcome["error"],
+                                 elapsed, startup, outcome.get("seconds", math.nan))
+        where = _where(log, code)
+        cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
+        if result_line == "timeout":
+            reason = (f"no result within the wall-clock limit of {self.limits.wall_seconds:g} s"
+                      f"{where}")
+            return SandboxResult(None, "timeout", _short(reason), elapsed, startup)
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) \
+                and cpu >= cpu_limit:
+            reason = f"CPU time limit of {self.limits.cpu_seconds} s exceeded{where}"
+            return SandboxResult(None, "timeout", _short(reason), elapsed, startup)
+        tail = _log_tail(log)
+        kind = "memory" if re.search(r"MemoryError|bad_alloc|allocate memory", tail) else "crashed"
+        problem = "sent an oversized result" if result_line == "overflow" else \
+            "sent a malformed result" if isinstance(result_line, bytes) else _exit_text(status)
+        return SandboxResult(None, kind, _short(f"the worker {problem}{where}"
+                                                + (f"; log: {tail}" if tail else "")),
+                             elapsed, startup)
+
+
+class _Channel:
+    """Lines from the worker's result pipe, with deadlines and a size cap."""
+
+    def __init__(self, fd: int, limit: int):
+        self.fd, self.limit, self.buffer = fd, limit, bytearray()
+        self.poll = select.poll()
+        self.poll.register(fd, select.POLLIN)
+
+    def line(self, deadline: float) -> bytes | str:
+        """The next line, or ``"eof"``, ``"timeout"`` or ``"overflow"``."""
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "timeout"
+            if not self.poll.poll(max(1, int(remaining * 1000))):
+                continue
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                return "eof"
+            self.buffer += chunk
+            if len(self.buffer) > self.limit:
+                return "overflow"
+        line, _, rest = bytes(self.buffer).partition(b"\n")
+        self.buffer = bytearray(rest)
+        return line
+
+
+def _kill_and_reap(process: subprocess.Popen, grace: bool) -> tuple[int, object]:
+    """SIGKILL the worker's whole process group, then reap it: (wait status, rusage).
+
+    A worker that has closed its pipe gets a moment to exit by itself (so its own exit
+    status is reported); it is not reaped before the kill, so the group id stays ours.
+    """
+    deadline = time.monotonic() + (0.5 if grace else 0.0)
+    try:
+        while time.monotonic() < deadline and os.waitid(
+                os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is None:
+            time.sleep(0.005)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # before reaping, so the group id is still ours
+    except (ProcessLookupError, PermissionError):
+        pass
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            pid, status, rusage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                process.returncode = os.waitstatus_to_exitcode(status)
+                return status, rusage
+            if time.monotonic() > deadline:  # stuck in the kernel; leave it rather than hang
+                return 0, None
+            time.sleep(0.01)
+    except ChildProcessError:  # reaped by someone else (a SIGCHLD handler of the host)
+        return 0, None
+
+
+def _parse_ready(line: bytes | str) -> tuple[int, float] | None:
+    """(layers, the CPU-seconds mark where the candidate's limit ends) from the ready line."""
+    try:
+        ready = json.loads(line)
+        if ready.get("ready") is not True:
+            return None
+        return int(ready["layers"]), float(ready["cpu_limit"])
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _parse_outcome(line: bytes | str, layers: int, columns: int) -> dict | None:
+    """The worker's outcome, checked; None when the line is not a valid outcome."""
+    try:
+        outcome = json.loads(line)
+        status, error = outcome["status"], _short(str(outcome.get("error", "")))
+        if status not in STATUSES:
+            return None
+        if status != "ok":
+            return {"status": status, "error": error or f"the candidate's status is {status}"}
+        table = np.array(outcome["table"], dtype=np.float64)
+        if table.shape != (layers, columns) or not np.isfinite(table).all():
+            return None
+        return {"status": "ok", "error": "", "table": table,
+                "seconds": float(outcome.get("seconds", math.nan))}
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _where(log: Path, code: str) -> str:
+    """' while running line N: `source`' from the worker's faulthandler dump, if any."""
+    match = _LINE.search(_read_tail(log, 16384))
+    lines = code.splitlines()
+    if not match or not 0 < int(match.group(1)) <= len(lines):
+        return ""
+    line = int(match.group(1))
+    return f" while running line {line}: `{lines[line - 1].strip()[:120]}`"
+
+
+def _read_tail(path: Path, size: int) -> str:
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - size))
+            return file.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _log_tail(log: Path) -> str:
+    lines = [line.strip() for line in _read_tail(log, 4096).splitlines() if line.strip()]
+    return lines[-1][:200] if lines else ""
+
+
+def _exit_text(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exited with code {os.waitstatus_to_exitcode(status)} without a result"
+
+
+def _worker_env(scratch: Path) -> dict[str, str]:
+    """The worker's whole environment, built from nothing: no variable of ours (API keys,
+    tokens, proxies) is passed on."""
+    one = "1"
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+            "HOME": str(scratch), "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": one,
+            "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one,
+            "NUMEXPR_NUM_THREADS": one, "VECLIB_MAXIMUM_THREADS": one}
+
+
+def _crashed(reason: str, start: float) -> SandboxResult:
+    return SandboxResult(None, "crashed", _short(reason), time.monotonic() - start)
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
+
+
+def sandboxed_proxy_table(code: str, stats: Sequence[LayerStats], bit_choices: Sequence[int],
+                          limits: SandboxLimits = SandboxLimits()) -> np.ndarray:
+    """The proxy table of `code` on `stats`, computed in the sandbox.
+
+    Raises:
+        TapqError: one line saying why the code was rejected or failed.
+    """
+    with tempfile.TemporaryDirectory(prefix="tapq-stats-") as folder:
+        path = Path(folder) / "stats.pt"
+        save_stats_for_sandbox(stats, path, bit_choices)
+        result = Sandbox(path, bit_choices, limits).table(code)
+    if result.status != "ok":
+        raise TapqError(f"proxy {result.status} in the sandbox: {result.error}")
+    return result.table

@@ -1,0 +1,180 @@
+"""The discovery run's database: one SQLite file per run, written as things happen.
+
+Tables:
+- ``meta``: key -> JSON (the run's configuration, benchmark, LLM, versions, start time).
+- ``candidates``: one row per generation slot, inserted once its candidate is scored:
+  strategy, parents, the prompt and the raw answer, thought, code, status, error,
+  fitness and every metric, the sensitivity table, tokens and timings. ``duplicate_of``
+  points at the first candidate with the same normalised code (evaluated once).
+- ``generations``: one row per finished generation: the population after it and the
+  controller's state and probabilities (the strategy trajectory).
+- ``llm_cache``: every LLM request and answer by hash (see llm_cache.py), so a run
+  can be replayed without the LLM.
+A run killed at any point loses only the candidate in flight; resuming re-asks nothing
+that is stored.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tapq.errors import TapqError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS candidates (
+    id INTEGER PRIMARY KEY, generation INTEGER NOT NULL, slot INTEGER NOT NULL,
+    operator TEXT NOT NULL, hint TEXT NOT NULL, parents TEXT NOT NULL,
+    prompt TEXT NOT NULL, response TEXT NOT NULL, thought TEXT NOT NULL, code TEXT,
+    code_hash TEXT, status TEXT NOT NULL, error TEXT, fitness REAL, metrics TEXT,
+    table_json TEXT, duplicate_of INTEGER, prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL, llm_seconds REAL NOT NULL, eval_seconds REAL NOT NULL,
+    cached INTEGER NOT NULL, created REAL NOT NULL, UNIQUE (generation, slot));
+CREATE TABLE IF NOT EXISTS generations (
+    generation INTEGER PRIMARY KEY, population TEXT NOT NULL, theta TEXT NOT NULL,
+    probabilities TEXT NOT NULL, loss REAL, best_fitness REAL, finished REAL NOT NULL);
+"""
+
+
+@dataclass
+class CandidateRecord:
+    """A scored candidate as stored (fitness -inf when it failed; `error` says why)."""
+
+    generation: int
+    slot: int
+    operator: str
+    hint: str
+    parents: list[int]
+    prompt: list[dict]
+    response: str
+    thought: str
+    code: str | None
+    code_hash: str | None
+    status: str
+    error: str | None
+    fitness: float
+    metrics: dict = field(default_factory=dict)
+    table: list[list[float]] | None = None
+    duplicate_of: int | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    llm_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    cached: bool = False
+    id: int | None = None
+
+    @property
+    def strategy(self) -> str:
+        return f"{self.operator}/{self.hint}"
+
+
+@dataclass(frozen=True)
+class GenerationRecord:
+    """The state after a finished generation."""
+
+    generation: int
+    population: list[int]
+    theta: list[float]
+    probabilities: dict[str, float]
+    loss: float
+    best_fitness: float
+
+
+def _json(value) -> str:
+    return json.dumps(value, allow_nan=True)
+
+
+class RunStore:
+    """Reads and writes one run database; every write is committed at once."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self.conn = sqlite3.connect(self.path)
+            self.conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise TapqError(f"{self.path} is not a tapq run database ({error})") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def set_meta(self, **values) -> None:
+        self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                              [(k, _json(v)) for k, v in values.items()])
+        self.conn.commit()
+
+    def meta(self) -> dict:
+        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+
+    def add_candidate(self, record: CandidateRecord) -> int:
+        """Store a scored candidate; returns its id."""
+        row = asdict(record)
+        row.pop("id")
+        for key in ("parents", "prompt", "metrics", "table"):
+            row[key] = None if row[key] is None else _json(row[key])
+        row["table_json"] = row.pop("table")
+        row["fitness"] = None if not math.isfinite(record.fitness) else record.fitness
+        row["cached"] = int(record.cached)
+        row["created"] = time.time()
+        columns = ", ".join(row)
+        cursor = self.conn.execute(
+            f"INSERT INTO candidates ({columns}) VALUES ({', '.join('?' * len(row))})",
+            list(row.values()))
+        self.conn.commit()
+        record.id = cursor.lastrowid
+        return record.id  # type: ignore[return-value]
+
+    def count(self) -> int:
+        """How many candidates are stored."""
+        return self.conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+
+    def candidates(self, where: str = "1", args: tuple = (),
+                   limit: int | None = None) -> list[CandidateRecord]:
+        """Stored candidates matching an SQL condition, in id order."""
+        cursor = self.conn.execute(
+            "SELECT id, generation, slot, operator, hint, parents, prompt, response, thought, "
+            "code, code_hash, status, error, fitness, metrics, table_json, duplicate_of, "
+            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached FROM "
+            f"candidates WHERE {where} ORDER BY id"
+            + (f" LIMIT {int(limit)}" if limit is not None else ""), args)
+        records = []
+        for row in cursor:
+            (id_, gen, slot, op, hint, parents, prompt, response, thought, code, code_hash,
+             status, error, fit, metrics, table, dup, pt, ct, ls, es, cached) = row
+            records.append(CandidateRecord(
+                gen, slot, op, hint, json.loads(parents), json.loads(prompt), response,
+                thought, code, code_hash, status, error,
+                float("-inf") if fit is None else fit, json.loads(metrics or "{}"),
+                json.loads(table) if table else None, dup, pt, ct, ls, es, bool(cached), id_))
+        return records
+
+    def candidate(self, id_: int) -> CandidateRecord:
+        (record,) = self.candidates("id = ?", (id_,))
+        return record
+
+    def first_with_hash(self, code_hash: str) -> CandidateRecord | None:
+        """The first evaluated candidate with this normalised code, if any."""
+        found = self.candidates("code_hash = ? AND duplicate_of IS NULL", (code_hash,), limit=1)
+        return found[0] if found else None
+
+    def add_generation(self, record: GenerationRecord) -> None:
+        self.conn.execute(
+            "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (record.generation, _json(record.population), _json(record.theta),
+             _json(record.probabilities),
+             None if not math.isfinite(record.loss) else record.loss,
+             None if not math.isfinite(record.best_fitness) else record.best_fitness,
+             time.time()))
+        self.conn.commit()
+
+    def generations(self) -> list[GenerationRecord]:
+        rows = self.conn.execute("SELECT generation, population, theta, probabilities, loss, "
+                                 "best_fitness FROM generations ORDER BY generation")
+        return [GenerationRecord(g, json.loads(p), json.loads(t), json.loads(pr),
+                                 float("nan") if loss is None else loss,
+                                 float("-inf") if best is None else best)
+                for g, p, t, pr, loss, best in rows]

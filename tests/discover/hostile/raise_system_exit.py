@@ -1,0 +1,3 @@
+# expect rejected: raising SystemExit directly
+def sensitivity(layer, bits):
+    raise SystemExit(3)

@@ -1,0 +1,3 @@
+# expect error: returning NaN
+def sensitivity(layer, bits):
+    return float("nan")

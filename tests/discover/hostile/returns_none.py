@@ -1,0 +1,3 @@
+# expect error: returning nothing
+def sensitivity(layer, bits):
+    x = layer.weight.sum()

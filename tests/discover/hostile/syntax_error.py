@@ -1,0 +1,3 @@
+# expect rejected: a syntax error
+def sensitivity(layer, bits)
+    return 1.0

@@ -1,0 +1,3 @@
+# expect rejected: sensitivity with three required parameters
+def sensitivity(layer, bits, extra):
+    return 1.0

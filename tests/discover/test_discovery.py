@@ -1,0 +1,161 @@
+"""The discovery loop end to end, over real HTTP to a loopback OpenAI-compatible server."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai import FakeOpenAI
+from scripted_answers import BAD, EXPECTED, GOOD, by_request, in_order
+
+from tapq.bench import DEFAULT_BENCH
+from tapq.discover import DiscoverConfig, discover
+from tapq.discover.llm import OpenAIBackend
+from tapq.discover.sandbox import SandboxLimits
+from tapq.discover.store import RunStore
+from tapq.errors import TapqError
+
+LIMITS = SandboxLimits(wall_seconds=6, cpu_seconds=4, memory_mb=512)
+ORDER = ["fisher", *BAD, "hawq", "gradient"]
+
+
+def _config(out: Path, **changes) -> DiscoverConfig:
+    settings = dict(bench=DEFAULT_BENCH, out=out, llm="openai:fake", generations=2,
+                    population=len(ORDER) - 2, children=4, seed=3, limits=LIMITS)
+    settings.update(changes)
+    return DiscoverConfig(**settings)
+
+
+@pytest.mark.slow
+def test_every_kind_of_answer_is_recorded_with_its_reason_and_the_run_finishes(tmp_path):
+    with FakeOpenAI(in_order(ORDER)) as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url)
+        result = discover(_config(tmp_path / "run"), backend=backend, final_check=True)
+        asked = len(server.requests)
+    store = RunStore(tmp_path / "run" / "run.db")
+    records = store.candidates()
+    generations = store.generations()
+    store.close()
+    assert asked == len(records) == len(ORDER) - 2 + 4
+    by_slot = {r.slot: r for r in records if r.generation == 0}
+    for slot, name in enumerate(ORDER[:len(ORDER) - 2]):
+        record = by_slot[slot]
+        if name in BAD:
+            status, word = EXPECTED[name]
+            assert record.status == status, (name, record.status, record.error)
+            assert word.lower() in (record.error or "").lower(), (name, record.error)
+            assert record.fitness == -math.inf
+        else:
+            assert record.status == "ok" and math.isfinite(record.fitness)
+    assert [g.generation for g in generations] == [0, 1]
+    assert result.summary.valid >= 2
+    # the outputs: a proxy file usable by tapq proxy eval, a leaderboard, a log
+    assert result.best_proxy.read_text().startswith('"""')
+    assert (tmp_path / "run" / "leaderboard.csv").read_text().count("\n") >= 3
+    assert "generation 1" in (tmp_path / "run" / "discover.log").read_text()
+    assert result.final[0].proxy == "best_proxy"
+    assert result.final[0].spearman_iso == pytest.approx(result.summary.best.fitness)
+    assert {f.proxy for f in result.final[1:]} >= {"hawq_v2", "fisher", "size"}
+
+
+@pytest.mark.slow
+def test_identical_code_is_evaluated_once(tmp_path):
+    twice = GOOD["fisher"].replace("Thought: Fisher", "Thought: the same, reworded")
+    with FakeOpenAI(lambda request, i: twice if i % 2 else GOOD["fisher"]) as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url)
+        discover(_config(tmp_path / "run", generations=1, population=3), backend=backend,
+                 final_check=False)
+    store = RunStore(tmp_path / "run" / "run.db")
+    records = store.candidates()
+    store.close()
+    assert [r.duplicate_of for r in records] == [None, records[0].id, records[0].id]
+    assert records[1].eval_seconds == 0 and records[1].fitness == records[0].fitness
+
+
+def _population(out: Path) -> list[tuple]:
+    conn = sqlite3.connect(out / "run.db")
+    [(population,)] = conn.execute("SELECT population FROM generations ORDER BY generation "
+                                   "DESC LIMIT 1")
+    rows = {row[0]: row[1:] for row in conn.execute(
+        "SELECT id, generation, slot, code_hash, fitness FROM candidates")}
+    conn.close()
+    return [rows[i] for i in json.loads(population)]
+
+
+def _cli(out: Path, url: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "tapq.cli", "--quiet", "discover", "--out", str(out),
+            "--llm", "openai:fake", "--llm-base-url", url, "--generations", "3",
+            "--population", "3", "--children", "3", "--seed", "5",
+            "--compare-budget", "none", *extra]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_generation_resumes_to_the_same_population(tmp_path):
+    with FakeOpenAI(by_request) as server:
+        env = {**os.environ, "OPENAI_API_KEY": "unused"}
+        whole = subprocess.run(_cli(tmp_path / "whole", server.base_url), env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert whole.returncode == 0, whole.stderr
+        # the same run, killed with SIGKILL once generation 1 is under way
+        killed = subprocess.Popen(_cli(tmp_path / "killed", server.base_url), env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        database = tmp_path / "killed" / "run.db"
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if database.exists():
+                try:
+                    count = sqlite3.connect(database).execute(
+                        "SELECT COUNT(*) FROM candidates WHERE generation = 1").fetchone()[0]
+                except sqlite3.OperationalError:
+                    continue
+                if count >= 1:
+                    break
+        killed.send_signal(signal.SIGKILL)
+        killed.wait()
+        before = sqlite3.connect(database).execute(
+            "SELECT id, generation, slot, code_hash FROM candidates").fetchall()
+        assert 0 < len(before) < 9, "the kill did not land mid-run"
+        resumed = subprocess.run(_cli(tmp_path / "killed", server.base_url, "--resume"),
+                                 env=env, capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr
+    after = sqlite3.connect(database).execute(
+        "SELECT id, generation, slot, code_hash FROM candidates").fetchall()
+    assert after[:len(before)] == before  # nothing finished was lost or redone
+    assert len(after) == 9 and len({(g, s) for _, g, s, _ in after}) == 9
+    assert _population(tmp_path / "killed") == _population(tmp_path / "whole")
+
+
+@pytest.mark.slow
+def test_a_finished_run_replays_exactly_without_the_llm(tmp_path):
+    with FakeOpenAI(by_request) as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url)
+        discover(_config(tmp_path / "first", generations=2, population=3, children=2),
+                 backend=backend, final_check=False)
+    # the server is gone: every answer must come from the first run's cache
+    discover(_config(tmp_path / "again", generations=2, population=3, children=2,
+                     replay=tmp_path / "first"), final_check=False)
+    first, again = RunStore(tmp_path / "first" / "run.db"), RunStore(tmp_path / "again" / "run.db")
+    assert [(r.code_hash, r.fitness) for r in first.candidates()] == [
+        (r.code_hash, r.fitness) for r in again.candidates()]
+    assert all(r.cached for r in again.candidates())
+    first.close(), again.close()
+
+
+def test_an_existing_run_needs_resume_and_the_same_settings(tmp_path):
+    with FakeOpenAI(in_order(["fisher"])) as server:
+        backend = OpenAIBackend("fake", base_url=server.base_url)
+        config = _config(tmp_path / "run", generations=1, population=1)
+        discover(config, backend=backend, final_check=False)
+        with pytest.raises(TapqError, match="already holds a run"):
+            discover(config, backend=backend, final_check=False)
+        with pytest.raises(TapqError, match="other settings .*seed"):
+            discover(_config(tmp_path / "run", generations=1, population=1, seed=9),
+                     resume=True, backend=backend, final_check=False)

