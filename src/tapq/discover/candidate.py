@@ -33,8 +33,8 @@ def parse_answer(text: str) -> ParsedAnswer:
 
     The code is the first fenced block that defines ``sensitivity`` (an unterminated block
     counts: generation may stop at the closing fence), or, without fences, everything from
-    the first import/def line on. The thought is a ``Thought:`` line, else the prose
-    before the code.
+    the first import/def line on. The thought is a ``Thought:`` line, else the docstring
+    of ``sensitivity``, else the prose before the code.
     """
     blocks = [b for b in _FENCE.findall(text) if "def sensitivity" in b]
     if blocks:
@@ -50,16 +50,20 @@ def parse_answer(text: str) -> ParsedAnswer:
     if not re.search(r"^(?:import|from)\s", code, re.M):
         code = HEADER + "\n" + code
     try:
-        ast.parse(code)
+        tree = ast.parse(code)
     except SyntaxError as error:
         return ParsedAnswer(_thought(text, before), code,
                             f"SyntaxError: {error.msg} (line {error.lineno})")
-    return ParsedAnswer(_thought(text, before), code)
+    return ParsedAnswer(_thought(text, before, tree), code)
 
 
-def _thought(text: str, before: str) -> str:
+def _thought(text: str, before: str, tree: ast.Module | None = None) -> str:
     match = _THOUGHT.search(text)
-    thought = match.group(1) if match else re.sub(r"`+\w*", "", before)
+    docstring = next((ast.get_docstring(node) for node in (tree.body if tree else [])
+                      if isinstance(node, ast.FunctionDef) and node.name == "sensitivity"),
+                     None)
+    thought = (match.group(1) if match else docstring if docstring and "<your idea" not in docstring
+               else re.sub(r"`+\w*", "", before))
     return " ".join(thought.split())[:MAX_THOUGHT]
 
 

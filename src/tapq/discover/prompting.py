@@ -16,9 +16,11 @@ from string import Template
 from tapq.proxies.stats import LayerStats
 
 OPERATORS = ("init", "mutate", "crossover")
-# The answer may stop here: the closing fence ends the only code block we want
-# (ENVIRONMENT.md: stopping there saved ~25% of the tokens).
-STOP = ["\n```\n"]
+# The answer may stop at a fence followed by a blank line: that closes the only code block
+# we want, and what follows is commentary (ENVIRONMENT.md: stopping at the closing fence
+# saved ~25% of the tokens). A bare "\n```\n" would also match an *opening* fence
+# written without a language tag, and cut the answer before its code.
+STOP = ["\n```\n\n"]
 
 
 @dataclass(frozen=True)
