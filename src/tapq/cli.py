@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from tapq import cli_discover, render
+from tapq import cli_discover, cli_report, render
 from tapq.errors import TapqError
 from tapq.progress import set_quiet
 
@@ -146,6 +146,7 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("--json", action="store_true", help="print one JSON object")
 
     cli_discover.add_parser(command)
+    cli_report.add_parser(command)
 
     proxy = commands.add_parser("proxy", help="List proxies and score them on a benchmark.")
     proxy_commands = proxy.add_subparsers(dest="proxy_command", required=True,
@@ -348,6 +349,8 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
         elif stage == "compare":
             cli_discover.show_compare(value, settings.budget, console)
             cli_discover.show_outputs(shown["discovery"], console)
+        elif stage == "report" and value is not None:
+            console.print(f"[bold]report:[/bold] {value.html.resolve()}")
 
     result = run_demo(settings, show)
     if args.json:
@@ -433,7 +436,8 @@ def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
 
 COMMANDS = {"demo": _cmd_demo, "quantize": _cmd_quantize, "layers": _cmd_layers,
             "train": _cmd_train, "bench": _cmd_bench, "proxy": _cmd_proxy,
-            "allocate": _cmd_allocate, "compare": _cmd_compare, "discover": cli_discover.run}
+            "allocate": _cmd_allocate, "compare": _cmd_compare, "discover": cli_discover.run,
+            "report": cli_report.run}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

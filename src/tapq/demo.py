@@ -9,6 +9,7 @@
 4. The final check: the best discovered proxy against every baseline on the validation
    split, then allocation at the default budget with it and with the best human proxy,
    each measured by PTQ beside uniform precision and the benchmark oracle.
+5. The HTML report of it all (``tapq-demo/report.html``).
 """
 from __future__ import annotations
 
@@ -68,13 +69,15 @@ class DemoResult:
     discovery: object | None = None  # DiscoveryResult
     compare: list = field(default_factory=list)  # CompareRows at the demo budget
     budget: str = DEMO_BUDGET
+    report: object | None = None  # ReportResult
 
     def to_json(self) -> dict:
         """The ``--json`` form."""
         return {"ptq": [{"label": r.label, "ptq": r.ptq, **r.result.to_json()} for r in self.rows],
                 "bench": self.bench, "proxies": [f.to_json() for f in self.fitness],
                 "discovery": self.discovery.to_json() if self.discovery else None,
-                "budget": self.budget, "compare": [r.to_json() for r in self.compare]}
+                "budget": self.budget, "compare": [r.to_json() for r in self.compare],
+                "report": str(self.report.html) if self.report else None}
 
 
 def run_demo(settings: DemoSettings = DemoSettings(),
@@ -107,7 +110,13 @@ def run_demo(settings: DemoSettings = DemoSettings(),
         compared = final_compare(DEFAULT_BENCH, [str(found.best_proxy), best_human(found.final)],
                                  settings.budget)
     on_step("compare", compared)
-    return DemoResult(rows, info, baselines, found, compared, settings.budget)
+    report = None
+    if found.best_proxy is not None:
+        from tapq.report import write_report
+
+        report = write_report(run=settings.out, budget=float(settings.budget.split("=")[1]))
+    on_step("report", report)
+    return DemoResult(rows, info, baselines, found, compared, settings.budget, report)
 
 
 def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:

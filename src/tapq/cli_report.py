@@ -1,0 +1,38 @@
+"""``tapq report``: one HTML page for a discovery run or a benchmark (report/build.py)."""
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+
+from tapq.errors import TapqError
+
+EXAMPLE = ("example: tapq report tapq-demo                  # a discovery run's folder\n"
+           "         tapq report run1 --out run1.html --budget 2.5\n"
+           "         tapq report --bench my.db               # a benchmark alone")
+
+
+def add_parser(command) -> None:
+    """Register ``tapq report`` via the main parser's `command` factory."""
+    parser = command("report", "Write a self-contained HTML report (and PNG figures) of a "
+                     "discovery run or a benchmark.")
+    parser.add_argument("run", nargs="?", help="discovery run folder")
+    parser.add_argument("--bench", help="report on this benchmark alone")
+    parser.add_argument("--out", help="HTML file (default: RUN/report.html or "
+                        "BENCH.report.html)")
+    parser.add_argument("--budget", type=float, default=3.0,
+                        help="average-bits budget of the bits-per-layer chart (default 3)")
+    parser.epilog = EXAMPLE
+
+
+def run(args: argparse.Namespace, console: Console) -> None:
+    """Write the report and say where it is."""
+    from tapq.report import write_report
+
+    if (args.run is None) == (args.bench is None):
+        raise TapqError("give either a run folder or --bench FILE.db")
+    if not 2 <= args.budget <= 8:
+        raise TapqError(f"--budget {args.budget} is outside 2..8 average bits")
+    result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget)
+    console.print(f"report: {result.html.resolve()} ({len(result.figures)} figures in "
+                  f"{result.figures[0].parent if result.figures else '-'})")

@@ -1,0 +1,133 @@
+"""What the report shows, gathered from a benchmark and (optionally) a discovery run.
+
+Pure reading: nothing here measures anything except the proxies' tables on the cached
+statistics (milliseconds). The Pareto sweep, which does run PTQ, lives in sweep.py.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tapq.bench import BenchStore, bench_info
+from tapq.bench.analysis import BenchData, load_bench_data, noise_ceiling_iso
+from tapq.discover.results import RunSummary, leaderboard, summarize
+from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
+from tapq.errors import TapqError
+from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
+from tapq.proxies.fitness import Fitness, config_scores, fitness
+from tapq.proxies.scoring import bench_stats
+
+
+@dataclass(frozen=True)
+class BenchView:
+    """A benchmark's measured configurations with their costs, and its reliability."""
+
+    path: Path
+    info: dict
+    data: BenchData
+    size_mb: np.ndarray
+    bitops: np.ndarray
+    ceiling_iso: float
+    repeated: tuple[np.ndarray, np.ndarray]  # accuracies under the two calibration seeds
+    layer_drop: dict[tuple[str, int], float]  # (layer, bits) -> accuracy drop alone
+
+
+@dataclass(frozen=True)
+class ProxyView:
+    """One proxy's table, configuration scores and fitness on the benchmark."""
+
+    name: str
+    table: np.ndarray
+    scores: np.ndarray
+    fitness: Fitness
+    discovered: bool = False
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A discovery run: its settings, generations, leaderboard and best candidate."""
+
+    path: Path
+    meta: dict
+    summary: RunSummary
+    generations: list[GenerationRecord]
+    leaderboard: list[CandidateRecord]
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def load_bench_view(path: str | Path) -> BenchView:
+    """Read a benchmark file (TapqError if it is missing or not a benchmark)."""
+    path = Path(path)
+    if not path.is_file():
+        raise TapqError(f"benchmark not found: {path}")
+    store = BenchStore(path)
+    try:
+        data = load_bench_data(store)
+        if len(data.accuracy) < 10:
+            raise TapqError(f"{path} has only {len(data.accuracy)} measured configurations")
+        meta = store.meta()
+        measured = {r.config_id for r in store.results(meta["calib_seeds"][0])}
+        rows = [c for c in store.configs("sample") if c.id in measured]
+        seeds = meta["calib_seeds"]
+        first = {r.config_id: r.accuracy for r in store.results(seeds[0])}
+        second = {r.config_id: r.accuracy for r in store.results(seeds[1])} if len(seeds) > 1 else {}
+        both = sorted(set(first) & set(second))
+        layer_rows = {c.id: c for c in store.configs("layer")}
+        fp = meta["fp_accuracy"]
+        drop = {(layer_rows[i].layer, layer_rows[i].layer_bits): fp - first[i]
+                for i in layer_rows if i in first}
+        return BenchView(path, bench_info(store), data, np.array([c.size_mb for c in rows]),
+                         np.array([c.bitops for c in rows], dtype=float),
+                         noise_ceiling_iso(store),
+                         (np.array([first[i] for i in both]), np.array([second[i] for i in both])),
+                         drop)
+    finally:
+        store.close()
+
+
+def proxy_view(name: str, table: np.ndarray, bench: BenchView, discovered: bool = False) -> ProxyView:
+    """Scores and fitness of a proxy table on the benchmark."""
+    data = bench.data
+    scores = config_scores(table, data.bit_choices, data.bits)
+    return ProxyView(name, table, scores, fitness(name, scores, data.accuracy, data.avg_bits,
+                                                   data.is_val, 0.0), discovered)
+
+
+def baseline_views(bench: BenchView) -> list[ProxyView]:
+    """Every built-in proxy on the benchmark (statistics are cached on disk)."""
+    store = BenchStore(bench.path)
+    try:
+        stats = bench_stats(store)
+    finally:
+        store.close()
+    return [proxy_view(name, proxy_table(stats, function, bench.data.bit_choices), bench)
+            for name, function in BASELINE_PROXIES.items()]
+
+
+def load_run_view(path: str | Path) -> RunView:
+    """Read a discovery run folder (TapqError if it holds no run)."""
+    path = Path(path)
+    database = path / "run.db"
+    if not database.is_file():
+        raise TapqError(f"{path} holds no discovery run (no run.db); run tapq discover first")
+    store = RunStore(database)
+    try:
+        meta = store.meta()
+        if not meta.get("config"):
+            raise TapqError(f"{database} is not a tapq discovery run")
+        statuses: dict[str, int] = {}
+        for record in store.candidates():
+            statuses[record.status] = statuses.get(record.status, 0) + 1
+        return RunView(path, meta, summarize(store), store.generations(), leaderboard(store),
+                       statuses)
+    finally:
+        store.close()
+
+
+def best_human(views: list[ProxyView]) -> ProxyView:
+    """The baseline with the best iso-budget rho on the search split."""
+    finite = [v for v in views if math.isfinite(v.fitness.spearman_iso)]
+    return max(finite, key=lambda v: v.fitness.spearman_iso)

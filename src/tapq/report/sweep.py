@@ -1,0 +1,83 @@
+"""Measured Pareto points for the report: each proxy's allocation at several budgets and
+every uniform precision, quantized with the benchmark's own PTQ and evaluated.
+
+This is the one part of a report that runs PTQ (about a second per configuration on the
+default model, with AdaRound's per-layer cache), so its points are kept in a JSON file
+beside the report and reused while the proxies and budgets are unchanged.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tapq.allocate import Budget
+from tapq.allocate.workflow import Comparer
+from tapq.bench import BenchStore
+from tapq.data import load_data
+from tapq.models import load_model
+from tapq.progress import track
+from tapq.quant import PTQSettings, uniform_config
+
+DEFAULT_BUDGETS = (2.5, 3.0, 3.5, 4.0)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One measured configuration of the sweep."""
+
+    label: str
+    source: str  # "proxy" or "uniform"
+    budget: float | None  # the average-bits budget it was allocated under
+    accuracy: float
+    size_mb: float
+    bitops: float
+    avg_bits: float
+    bits: list[int]
+
+
+def pareto_points(bench: str | Path, proxies: dict[str, str],
+                  budgets: tuple[float, ...] = DEFAULT_BUDGETS,
+                  cache: Path | None = None, ptq: str | None = None) -> list[SweepPoint]:
+    """Points for `proxies` (label -> built-in name or file) at average-bit `budgets`,
+    plus uniform precision at every bit-width of the benchmark, quantized with `ptq`
+    (``rtn`` or ``adaround``; default: what the benchmark used)."""
+    key = {"bench": str(Path(bench).resolve()), "proxies": proxies, "budgets": list(budgets),
+           "ptq": ptq,
+           "code": {label: Path(spec).read_text() if spec.endswith(".py") else spec
+                    for label, spec in proxies.items()}}
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        if saved.get("key") == key:
+            return [SweepPoint(**p) for p in saved["points"]]
+    store = BenchStore(bench)
+    try:
+        meta = store.meta()
+    finally:
+        store.close()
+    spec = meta["spec"]
+    comparer = Comparer(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
+                        list(proxies.values()), bits=spec["bits"], a_bits=spec["a_bits"],
+                        settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),
+                        model_spec=spec["model"])
+    # Comparer names a file proxy by its stem; the report uses the caller's labels.
+    labels = {Path(s).stem if s.endswith(".py") else s: label for label, s in proxies.items()}
+    points = []
+    for budget in track(budgets, "report: measuring allocations"):
+        for row in comparer.at([Budget("avg-bits", budget)], references=False):
+            points.append(_point(labels.get(row.label, row.label), "proxy", budget, row.result))
+    layers = comparer.measurer.layer_names
+    for bits in track(spec["bits"], "report: measuring uniform precision"):
+        result = comparer.measurer.measure(uniform_config(layers, bits, spec["a_bits"]))
+        points.append(_point(f"uniform W{bits}", "uniform", None, result))
+    if cache is not None:
+        partial = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
+        partial.write_text(json.dumps({"key": key, "points": [asdict(p) for p in points]}))
+        os.replace(partial, cache)
+    return points
+
+
+def _point(label: str, source: str, budget: float | None, result) -> SweepPoint:
+    return SweepPoint(label, source, budget, result.q_acc, result.size_mb, float(result.bitops),
+                      result.avg_w_bits, list(result.config.w.values()))
