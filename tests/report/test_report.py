@@ -20,7 +20,7 @@ from tapq.report import write_report
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "discover"))
 from fake_openai import FakeOpenAI  # noqa: E402
-from scripted_answers import BAD, GOOD, in_order  # noqa: E402
+from scripted_answers import in_order  # noqa: E402
 
 ARTIFACTS = Path(os.environ.get("TAPQ_TEST_ARTIFACTS", Path(__file__).parents[2] / "test-artifacts"))
 # Appended to a copy of the report (never to the report itself): after load, it records

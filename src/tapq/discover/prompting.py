@@ -60,18 +60,29 @@ def _text(name: str) -> str:
     return resources.files("tapq.discover").joinpath("prompts").joinpath(name).read_text()
 
 
+@dataclass(frozen=True)
+class Hint:
+    """An idea for a proxy: what to try, and a starting-point function body."""
+
+    text: str
+    body: str
+
+
 @cache
-def load_hints() -> dict[str, str]:
-    """Hint name -> text, in file order."""
-    hints: dict[str, str] = {}
+def load_hints() -> dict[str, Hint]:
+    """Hint name -> Hint, in file order (indented lines are the starting-point body)."""
+    texts: dict[str, list[str]] = {}
+    bodies: dict[str, list[str]] = {}
     name = None
     for line in _text("hints.txt").splitlines():
         if line.startswith("## "):
             name = line[3:].strip()
-            hints[name] = ""
+            texts[name], bodies[name] = [], []
+        elif name and line.startswith("    "):
+            bodies[name].append(line)
         elif name and line.strip() and not line.startswith("#"):
-            hints[name] = (hints[name] + " " + line.strip()).strip()
-    return hints
+            texts[name].append(line.strip())
+    return {n: Hint(" ".join(texts[n]), "\n".join(bodies[n])) for n in texts}
 
 
 def all_strategies() -> list[Strategy]:
@@ -103,7 +114,8 @@ def build_messages(strategy: Strategy, parents: list[Parent],
     contract = Template(_text("contract.txt")).substitute(
         bit_choices=", ".join(map(str, context.bit_choices)),
         last_index=context.num_layers - 1, example=context.example)
-    fields = {"contract": contract.strip(), "hint": load_hints()[strategy.hint],
+    hint = load_hints()[strategy.hint]
+    fields = {"contract": contract.strip(), "hint": hint.text, "start": hint.body,
               "answer_format": _text("answer_format.txt").strip(),
               "ceiling": f"{context.ceiling:.2f}"}
     if strategy.operator == "mutate":
