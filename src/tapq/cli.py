@@ -15,6 +15,7 @@ from rich.table import Table
 
 from tapq import cli_discover, cli_report, render
 from tapq.errors import TapqError
+from tapq.outputs import check_output_file, check_output_folder
 from tapq.progress import set_quiet
 
 EXAMPLES = {
@@ -46,7 +47,12 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake in one line, like every other tapq error."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"tapq: error: {_one_line(message)} (see {self.prog} --help)\n")
+
+
+def _one_line(message: object) -> str:
+    """The message on one line: the rule is one line of error, however it was raised."""
+    return " ".join(str(message).split())
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -223,6 +229,8 @@ def _allocation_inputs(args: argparse.Namespace):
 def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
     from tapq.allocate.workflow import compare
 
+    if args.out:
+        check_output_file(args.out, "--out")
     model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
     measured = args.measure or bool(args.finetune)
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
@@ -277,13 +285,15 @@ def _qat_epochs(args: argparse.Namespace) -> int:
 
 def _load(args: argparse.Namespace):
     from tapq.data import load_data
-    from tapq.models import default_data_for, load_model
+    from tapq.models import check_fits, default_data_for, load_model
 
-    model = load_model(args.model, args.weights)
     data_spec = args.data or default_data_for(args.model)
-    if data_spec is None:
+    if data_spec is None and ":" in args.model:
         raise TapqError(f"--data is required for user model {args.model!r}")
-    return model, load_data(data_spec)
+    model = load_model(args.model, args.weights)
+    data = load_data(data_spec)
+    check_fits(model, data, args.model)
+    return model, data
 
 
 def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
@@ -293,6 +303,9 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
 
     if args.calib_size < 1:
         raise TapqError("--calib-size must be at least 1")
+    for flag, path in (("--save-config", args.save_config), ("--save-model", args.save_model)):
+        if path:
+            check_output_file(path, flag)
     model, data = _load(args)
     settings = PTQSettings(weight_rounding=args.ptq, act_clipping=args.act_clipping,
                            calib_size=args.calib_size, calib_seed=args.calib_seed)
@@ -329,6 +342,8 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
 
     settings = DemoSettings(out=Path(args.out), discover=not args.no_discovery, llm=args.llm,
                             generations=args.generations, population=args.population)
+    if settings.discover:  # the discovery settings are checked before the first PTQ minute
+        _check_demo_discovery(settings)
 
     shown: dict = {}
 
@@ -357,6 +372,20 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
         print(json.dumps(result.to_json()))
 
 
+def _check_demo_discovery(settings) -> None:
+    from tapq.discover import DiscoverConfig
+    from tapq.discover.evolution import RUN_DB
+
+    for flag in ("generations", "population"):
+        if getattr(settings, flag) < 1:
+            raise TapqError(f"--{flag} must be at least 1")
+    check_output_folder(settings.out, "--out")
+    cli_discover.check_llm(settings.llm)
+    config = DiscoverConfig(out=settings.out, llm=settings.llm,
+                            generations=settings.generations, population=settings.population)
+    cli_discover.check_run_folder(config, resume=(settings.out / RUN_DB).exists())
+
+
 def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
     from tapq.quant import find_quantizable_layers, fold_batchnorm, measure_costs
 
@@ -381,6 +410,8 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> None:
 
     if args.name not in BUILTIN_MODELS:
         raise TapqError(f"no built-in model {args.name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
+    if args.out:
+        check_output_folder(args.out, "--out")
     record = train_builtin(args.name, args.out)
     console.print(f"saved {record['path']}: eval accuracy {100 * record['eval_accuracy']:.2f}% "
                   f"in {record['train_seconds']:.0f} s")
@@ -448,7 +479,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Piped output is not wrapped at 80 columns: tables stay whole in files and logs.
         COMMANDS[args.command](args, Console(width=None if sys.stdout.isatty() else 160))
     except TapqError as error:
-        print(f"tapq: error: {error}", file=sys.stderr)
+        print(f"tapq: error: {_one_line(error)}", file=sys.stderr)
         return 2
     return 0
 

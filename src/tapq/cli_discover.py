@@ -14,6 +14,7 @@ from rich.syntax import Syntax
 
 from tapq import render
 from tapq.errors import TapqError
+from tapq.outputs import check_output_folder
 
 EXAMPLE = ("example: tapq discover --out run1                       # embedded LLM, offline\n"
            "         tapq discover --out run2 --llm openai:gpt-4o-mini --generations 6\n"
@@ -57,21 +58,81 @@ def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig
 
-    for flag in ("generations", "population"):
+    for flag in ("generations", "population", "max_tokens"):
         if getattr(args, flag) < 1:
-            raise TapqError(f"--{flag} must be at least 1")
-    if args.children is not None and args.children < 1:
-        raise TapqError("--children must be at least 1")
+            raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
+    for flag in ("children", "llm_threads"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
+    if not args.temperature >= 0:  # also refuses nan
+        raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
     bench = Path(args.bench) if args.bench else DEFAULT_BENCH
     if not bench.is_file():
         raise TapqError(f"benchmark not found: {bench}")
-    return DiscoverConfig(bench=bench, out=Path(args.out), llm=args.llm,
-                          llm_base_url=args.llm_base_url, api_key_env=args.api_key_env,
-                          llm_threads=args.llm_threads, generations=args.generations,
-                          population=args.population, children=args.children, seed=args.seed,
-                          controller=args.controller, temperature=args.temperature,
-                          max_tokens=args.max_tokens,
+    if args.replay and not (Path(args.replay) / "run.db").is_file():
+        raise TapqError(f"nothing to replay: {Path(args.replay) / 'run.db'} does not exist")
+    return DiscoverConfig(bench=bench, out=check_output_folder(args.out, "--out"),
+                          llm=args.llm, llm_base_url=args.llm_base_url,
+                          api_key_env=args.api_key_env, llm_threads=args.llm_threads,
+                          generations=args.generations, population=args.population,
+                          children=args.children, seed=args.seed, controller=args.controller,
+                          temperature=args.temperature, max_tokens=args.max_tokens,
                           replay=Path(args.replay) if args.replay else None)
+
+
+def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
+              threads: int | None = None):
+    """The LLM backend of `spec`, built now so that an unknown spec, a missing API key or
+    a missing GGUF file fails in one line before any work (nothing is loaded or asked
+    yet: the embedded model loads on its first request)."""
+    from tapq.discover.llm import make_backend
+
+    kind, _, arg = spec.partition(":")
+    if kind == "embedded" and arg and not Path(arg).is_file():
+        raise TapqError(f"no GGUF model file at {arg} (--llm {spec})")
+    return make_backend(spec, base_url, api_key_env, threads)
+
+
+def check_bench(path: str | Path) -> None:
+    """Raise TapqError unless `path` is a benchmark with enough measurements to search on."""
+    from tapq.bench import BenchStore
+    from tapq.bench.analysis import load_bench_data
+
+    store = BenchStore(path)
+    try:
+        measured = len(load_bench_data(store).accuracy)
+    finally:
+        store.close()
+    if measured < 10:
+        raise TapqError(f"{path} has only {measured} measured configurations; finish "
+                        "building it first")
+
+
+def check_run_folder(config, resume: bool) -> None:
+    """Raise TapqError if ``config.out`` holds a run that this one cannot continue:
+    a damaged run.db, a started run without `resume`, or one started with other settings.
+    Checked up front so that nothing in the folder is touched (discover() checks again)."""
+    from tapq.discover.evolution import RUN_DB
+    from tapq.discover.store import RunStore
+
+    database = Path(config.out) / RUN_DB
+    if not database.is_file():
+        return
+    store = RunStore(database)
+    try:
+        started, stored = store.count() > 0, store.meta().get("config")
+    finally:
+        store.close()
+    if not started:
+        return
+    if not resume:
+        raise TapqError(f"{config.out} already holds a run; add --resume to continue it, "
+                        "or choose another --out")
+    key = config.resume_key()
+    changed = [k for k in key if (stored or {}).get(k) != key[k]]
+    if changed:
+        raise TapqError(f"cannot resume {config.out}: it was started with other settings "
+                        f"({', '.join(changed)})")
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
@@ -79,11 +140,17 @@ def run(args: argparse.Namespace, console: Console) -> None:
     from tapq.discover import discover
     from tapq.discover.run import best_human, final_compare
 
+    # Every check comes before discover(), which creates the run folder and its database:
+    # a run that cannot start leaves nothing behind.
     config = _config(args)
     if args.compare_budget != "none":
         from tapq.allocate import Budget
         Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
-    result = discover(config, resume=args.resume)
+    backend = None if config.replay else check_llm(config.llm, config.llm_base_url,
+                                                   config.api_key_env, config.llm_threads)
+    check_bench(config.bench)
+    check_run_folder(config, args.resume)
+    result = discover(config, resume=args.resume, backend=backend)
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
         human = best_human(result.final)
@@ -98,10 +165,17 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
 def show_discovery(result, console: Console) -> None:
     """Generations, the final check against the baselines, and the best proxy's code."""
+    from tapq.discover.run import same_ranking
+
     console.print(render.generations_table(result.summary))
     if result.final:
         console.print(render.fitness_table(result.final, "final check: best discovered proxy "
                                            "vs the human baselines (search split unless 'val')"))
+        twin = same_ranking(result.final)
+        if twin:
+            console.print(f"[yellow]note:[/yellow] the best discovered proxy ranks every "
+                          f"benchmark configuration exactly as the baseline {twin!r} does "
+                          "(a rediscovery, not a new proxy)")
     best = result.summary.best
     if best is not None:
         console.print(f"[bold]best proxy[/bold] (candidate {best.id}, {best.strategy}): "

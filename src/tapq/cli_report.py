@@ -6,6 +6,7 @@ import argparse
 from rich.console import Console
 
 from tapq.errors import TapqError
+from tapq.outputs import check_output_file
 
 EXAMPLE = ("example: tapq report tapq-demo                  # a discovery run's folder\n"
            "         tapq report run1 --out run1.html --budget 2.5\n"
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         raise TapqError("give either a run folder or --bench FILE.db")
     if not 2 <= args.budget <= 8:
         raise TapqError(f"--budget {args.budget} is outside 2..8 average bits")
+    if args.out:  # before any figure is drawn or measured
+        check_output_file(args.out, "--out")
     result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget)
     console.print(f"report: {result.html.resolve()} ({len(result.figures)} figures in "
                   f"{result.figures[0].parent if result.figures else '-'})")

@@ -5,6 +5,7 @@ allocation be solved exactly by integer programming.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from tapq.errors import TapqError
@@ -36,6 +37,8 @@ class Budget:
         try:
             number = float(value)
         except ValueError:
+            number = math.nan
+        if not math.isfinite(number):  # nan and inf parse as floats but bound nothing
             raise TapqError(f"budget value {value!r} is not a number")
         if number <= 0:
             raise TapqError(f"budget {text!r} must be positive")

@@ -70,11 +70,9 @@ def uniform_within(layers: list[str], costs: ModelCosts, bits: Sequence[int],
 def oracle_config(bench: str, layers: list[str], costs: ModelCosts,
                   budgets: Sequence[Budget]) -> BitConfig | None:
     """The benchmark's most accurate measured configuration that fits the budgets."""
-    store = BenchStore(bench)
+    store = _open_bench_of(bench, layers)
     try:
         meta = store.meta()
-        if meta["layers"] != layers:
-            raise TapqError(f"benchmark {bench} is of another model (its layers differ)")
         accuracy = {r.config_id: r.accuracy for r in store.results(meta["calib_seeds"][0])}
         rows = [c for c in store.configs("sample") if c.id in accuracy]
     finally:
@@ -82,6 +80,15 @@ def oracle_config(bench: str, layers: list[str], costs: ModelCosts,
     candidates = [BitConfig(c.w_bits, c.a_bits) for c in rows]
     order = np.argsort([-accuracy[c.id] for c in rows], kind="stable")
     return next((candidates[i] for i in order if fits(candidates[i], costs, budgets)), None)
+
+
+def _open_bench_of(bench: str, layers: list[str]) -> BenchStore:
+    """Open benchmark `bench`; TapqError unless it is one of the model with `layers`."""
+    store = BenchStore(bench)
+    if store.meta()["layers"] != layers:
+        store.close()
+        raise TapqError(f"benchmark {bench} is of another model (its layers differ)")
+    return store
 
 
 class Comparer:
@@ -99,8 +106,10 @@ class Comparer:
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
         self.pinned, self.tied, self.bench = dict(pinned or {}), tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
-        self.measurer = Measurer(model, data, settings)
         loaded = [load_proxy(p) for p in proxies]
+        self.measurer = Measurer(model, data, settings)
+        if bench:  # the oracle row comes last: check its benchmark before any work
+            _open_bench_of(bench, self.measurer.layer_names).close()
         stats = model_stats(model, data) if loaded else []
         self.tables: dict[str, np.ndarray] = {}
         for name, proxy in loaded:

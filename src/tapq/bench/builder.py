@@ -27,7 +27,8 @@ from tapq.bench.store import BenchStore, ConfigRow, ResultRow
 from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
-from tapq.models import default_data_for, load_model, model_hash
+from tapq.models import check_fits, default_data_for, load_model, model_hash
+from tapq.outputs import check_output_file
 from tapq.progress import set_quiet, track
 from tapq.quant import BitConfig, PTQEngine, PTQSettings, measure_costs
 from tapq.quant.quantizers import check_bits
@@ -75,6 +76,8 @@ def _check(spec: BenchSpec) -> str:
         check_bits(bits)
     if spec.configs < 1 or spec.repeat < 0 or spec.val_every < 2:
         raise TapqError("need --configs >= 1, --repeat >= 0 and a validation share below 1/2")
+    if spec.calib_size < 1:
+        raise TapqError("--calib-size must be at least 1")
     data = spec.data or default_data_for(spec.model)
     if data is None:
         raise TapqError(f"--data is required for user model {spec.model!r}")
@@ -132,6 +135,7 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     """All configurations of the benchmark and its metadata (deterministic in `spec`)."""
     model = load_model(spec.model, spec.weights)
     data = load_data(spec.data)
+    check_fits(model, data, spec.model)
     engine = PTQEngine(model, data.calib, spec.ptq_settings(spec.seed))
     names, costs = engine.layer_names, measure_costs(engine.fp_model, data.calib.x[:1])
     params = np.array([costs.layers[n].num_params for n in names])
@@ -164,14 +168,14 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
 def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1) -> BenchStore:
     """Build (or resume) the benchmark `spec` into the SQLite file `out`."""
     spec = replace(spec, data=_check(spec), bits=tuple(sorted(spec.bits)))
+    # Everything that can be checked without the model is checked before loading it, and
+    # a refused `out` is left as it was (a new one is not even created).
+    check_output_file(out, "benchmark")
+    _check_resumable(out, {"spec": asdict(spec)})
     rows, meta = _plan(spec)
+    _check_resumable(out, meta)
     store = BenchStore(out, create=True)
     old = store.meta()
-    if old:
-        for key in ("spec", "model_hash", "layers"):
-            if old.get(key) != json.loads(json.dumps(meta[key])):
-                raise TapqError(f"{out} was built with different settings ({key} differs); "
-                                "use another --out to build a new benchmark")
     store.set_meta({**meta, "started": old.get("started", time.time())})
     store.add_configs(rows)
     samples = [r for r in rows if r.kind == "sample"]
@@ -188,6 +192,21 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1) -> BenchStor
         _run_pool(spec, jobs, store, workers)
     store.set_meta({"finished": time.time()})
     return store
+
+
+def _check_resumable(out: str | Path, meta: dict) -> None:
+    """Raise TapqError if `out` holds a benchmark whose settings differ from `meta`'s."""
+    if not Path(out).exists():
+        return
+    store = BenchStore(out, create=True)
+    try:
+        old = store.meta()
+    finally:
+        store.close()
+    for key in ("spec", "model_hash", "layers"):
+        if old and key in meta and old.get(key) != json.loads(json.dumps(meta[key])):
+            raise TapqError(f"{out} was built with different settings ({key} differs); "
+                            "use another --out to build a new benchmark")
 
 
 def _run_pool(spec: BenchSpec, jobs: list[tuple[ConfigRow, int]], store: BenchStore,

@@ -45,6 +45,9 @@ CREATE VIEW IF NOT EXISTS layer_sensitivity AS
     FROM configs c JOIN results r ON r.config_id = c.id WHERE c.kind = 'layer';
 """
 
+# What a reader needs in ``meta``; a build writes all of it before the first measurement.
+REQUIRED_META = ("spec", "data", "layers", "calib_seeds", "fp_accuracy", "sampled")
+
 
 @dataclass(frozen=True)
 class ConfigRow:
@@ -80,14 +83,47 @@ class BenchStore:
     """Reads and writes one benchmark file; every write is committed at once."""
 
     def __init__(self, path: str | Path, create: bool = False) -> None:
+        """Open benchmark `path` for reading; with `create`, for building (a new file, or
+        one a build started). Raises TapqError if it is missing, damaged or not a
+        benchmark -- and then leaves the file as it was."""
         self.path = Path(path)
+        if self.path.is_dir():
+            raise TapqError(f"{self.path} is a folder, not a benchmark database file")
         if not create and not self.path.is_file():
             raise TapqError(f"benchmark file not found: {self.path}")
         try:
             self.db = sqlite3.connect(self.path)
-            self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise TapqError(f"{self.path} is not a tapq benchmark database: {error}")
+            raise TapqError(f"cannot open benchmark {self.path}: {error}") from None
+        try:
+            self._check(create)
+            if create:
+                self.db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as error:
+            self.db.close()
+            raise TapqError(f"{self.path} is not a tapq benchmark database: {error}") from None
+        except TapqError:
+            self.db.close()
+            raise
+
+    def _check(self, create: bool) -> None:
+        """Refuse a damaged file, another program's database, or (when reading) a file
+        without a benchmark's metadata; reads only, so a refused file is not modified."""
+        problems = [row[0] for row in self.db.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError(f"it is damaged ({problems[0]})")
+        tables = {row[0] for row in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if (tables or not create) and not {"meta", "configs", "results"} <= tables:
+            raise sqlite3.DatabaseError("it has no meta, configs and results tables")
+        if not create:
+            try:
+                missing = [k for k in REQUIRED_META if k not in self.meta()]
+            except ValueError as error:  # metadata that is not JSON
+                raise sqlite3.DatabaseError(f"its metadata is not JSON ({error})") from None
+            if missing:
+                raise sqlite3.DatabaseError(f"its metadata lacks {', '.join(missing)}; "
+                                            "was its build stopped before it began?")
 
     def close(self) -> None:
         """Close the connection."""

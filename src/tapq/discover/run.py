@@ -113,3 +113,18 @@ def best_human(final: list) -> str:
     if not humans:
         return "hawq_v2"
     return max(humans, key=lambda f: f.spearman_iso).proxy
+
+
+def same_ranking(final: list[Fitness]) -> str | None:
+    """The baseline that ranks every benchmark configuration exactly as the best
+    discovered proxy does (same rank statistics on both splits), if any: a small LLM
+    often rediscovers -- or copies -- a known proxy, and a user should be told."""
+    if not final or not math.isfinite(final[0].spearman_iso):
+        return None
+    keys = ("spearman", "kendall", "spearman_top20", "spearman_top50", "spearman_iso",
+            "spearman_val", "spearman_iso_val")
+    best = final[0]
+    for other in final[1:]:
+        if all(abs(getattr(best, k) - getattr(other, k)) < 1e-9 for k in keys):
+            return other.proxy
+    return None

@@ -19,10 +19,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from tapq.data import load_data
+from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
 from tapq.models.nets import DigitsCNN, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
+from tapq.outputs import atomic_path
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 
@@ -59,7 +60,8 @@ def train_builtin(name: str, out_dir: Path | None = None) -> dict:
     model, record = train_from_seed(spec.factory, load_data(spec.dataset), spec.train)
     out = Path(out_dir or SHIPPED_WEIGHTS) / _weights_file(name)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": model.state_dict(), "record": record, "model": name}, out)
+    with atomic_path(out) as partial:  # a killed save never leaves a corrupt checkpoint
+        torch.save({"state_dict": model.state_dict(), "record": record, "model": name}, partial)
     return {"path": str(out), **record}
 
 
@@ -76,22 +78,39 @@ def _load_builtin(name: str) -> nn.Module:
 
 def _import_factory(spec: str) -> Callable[[], nn.Module]:
     module_name, _, attr = spec.rpartition(":")
+    if not module_name or not attr:
+        raise TapqError(f"model spec {spec!r} names no module or no factory: use "
+                        "'package.module:factory' or 'path/to/file.py:factory'")
+    # Importing runs the user's module: any exception it raises is their input, not a
+    # tapq bug, so it becomes one line (with the failing line for a syntax error).
     try:
         if module_name.endswith(".py"):
             path = Path(module_name)
-            if not path.exists():
+            if not path.is_file():
                 raise TapqError(f"model file not found: {path}")
             module_spec = importlib.util.spec_from_file_location(path.stem, path)
             module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
             module_spec.loader.exec_module(module)  # type: ignore[union-attr]
         else:
             module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise TapqError(f"cannot import {module_name!r} for model spec {spec!r}: {error}")
+    except TapqError:
+        raise
+    except Exception as error:
+        raise TapqError(f"cannot import {module_name!r} for model spec {spec!r}: "
+                        f"{_one_line(error)}") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise TapqError(f"{module_name!r} has no callable {attr!r} (model spec {spec!r})")
     return factory
+
+
+def _one_line(error: BaseException) -> str:
+    """``Type: message`` of an exception on one line (a SyntaxError keeps its line number)."""
+    if isinstance(error, SyntaxError):
+        where = f"{Path(error.filename or '?').name}, line {error.lineno}"
+        return f"SyntaxError: {error.msg} ({where})"
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}"[:300]
 
 
 def _load_weights(model: nn.Module, path: str) -> nn.Module:
@@ -100,16 +119,23 @@ def _load_weights(model: nn.Module, path: str) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a corrupt or foreign file: say so in one line
-        raise TapqError(f"cannot read weights {path}: {error}")
+        raise TapqError(f"cannot read weights {path}: {_one_line(error)}") from None
     if isinstance(state, nn.Module):
+        if not isinstance(state, type(model)):
+            raise TapqError(f"weights {path} hold a whole {type(state).__name__}, not a "
+                            f"{type(model).__name__}")
         return state
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
     try:
         model.load_state_dict(state)
-    except (RuntimeError, TypeError) as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise TapqError(f"weights {path} do not fit the model: {first_line}")
+    except (RuntimeError, TypeError, AttributeError) as error:
+        # torch's message is a header line, then one line per kind of mismatch: keep the
+        # first mismatch, which says which keys or shapes differ.
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        detail = " ".join(lines[1:2] or lines[:1])
+        raise TapqError(f"weights {path} do not fit the model "
+                        f"({type(model).__name__}): {detail[:300]}") from None
     return model
 
 
@@ -127,12 +153,36 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Modu
     if ":" not in spec:
         raise TapqError(f"unknown model spec {spec!r}; use a built-in name "
                         f"({', '.join(BUILTIN_MODELS)}) or 'package.module:factory'")
-    model = _import_factory(spec)()
+    factory = _import_factory(spec)
+    try:
+        model = factory()
+    except Exception as error:
+        raise TapqError(f"model factory {spec!r} failed: {_one_line(error)}") from None
     if not isinstance(model, nn.Module):
         raise TapqError(f"factory {spec!r} returned {type(model).__name__}, not an nn.Module")
     if weights:
         model = _load_weights(model, weights)
     return model.eval()
+
+
+def check_fits(model: nn.Module, data: DatasetSplits, spec: str) -> None:
+    """Raise TapqError unless `model` runs on `data`'s inputs and scores its classes.
+
+    One forward pass on two calibration images: a model built for other inputs fails
+    here in a line instead of deep inside PTQ with a traceback.
+    """
+    x = data.calib.x[:2]
+    try:
+        with torch.no_grad():
+            logits = model(x)
+    except Exception as error:
+        raise TapqError(f"model {spec!r} does not run on {data.name} inputs of shape "
+                        f"{tuple(x.shape[1:])}: {_one_line(error)}") from None
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2 \
+            or logits.shape[1] < data.num_classes:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise TapqError(f"model {spec!r} gives outputs {shape} for a batch of {len(x)}; "
+                        f"{data.name} needs (batch, {data.num_classes}) class scores")
 
 
 def default_data_for(spec: str) -> str | None:

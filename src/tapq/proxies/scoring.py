@@ -6,6 +6,7 @@ it is only read here and its table is computed in the sandbox (discover/sandbox.
 """
 from __future__ import annotations
 
+import ast
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -48,12 +49,37 @@ def load_proxy(spec: str) -> tuple[str, Proxy | ProxyFile]:
     if not path.is_file():
         raise TapqError(f"proxy file not found: {path}")
     try:
-        code = path.read_text()
+        code = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise TapqError(f"cannot read proxy file {path}: {error}") from None
-    if "def sensitivity" not in code:
+    # Parsing runs nothing, so a user's typo is caught here, in one line, before any
+    # benchmark or sandbox work; the sandbox still screens and runs the code itself.
+    try:
+        tree = ast.parse(code, filename=str(path))
+    except SyntaxError as error:
+        where = f" at line {error.lineno}" if error.lineno else ""
+        raise TapqError(f"proxy file {path} has a syntax error{where}: {error.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, deep nesting
+        raise TapqError(f"proxy file {path} is not Python source: "
+                        f"{type(error).__name__}: {error}") from None
+    if not _binds_sensitivity(tree):
         raise TapqError(f"proxy file {path} defines no function sensitivity(layer, bits)")
     return path.stem, ProxyFile(path, code)
+
+
+def _binds_sensitivity(tree: ast.Module) -> bool:
+    """Whether the code binds the name ``sensitivity`` at all (def, assignment, import).
+    Deliberately lenient: the sandbox decides whether it is a working function."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                and node.name == "sensitivity":
+            return True
+        if isinstance(node, ast.Name) and node.id == "sensitivity" \
+                and isinstance(node.ctx, ast.Store):
+            return True
+        if isinstance(node, ast.alias) and (node.asname or node.name) == "sensitivity":
+            return True
+    return False
 
 
 def table_of(proxy: Proxy | ProxyFile, stats: list[LayerStats],

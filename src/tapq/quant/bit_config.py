@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.errors import TapqError
+from tapq.outputs import write_text_atomic
 from tapq.quant.quantizers import FULL_PRECISION, check_bits
 
 
@@ -71,18 +72,22 @@ class BitConfig:
             raise TapqError(f"bit-widths must be integers: {error}")
 
     def save(self, path: str | Path) -> None:
-        """Write the configuration as JSON."""
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        """Write the configuration as JSON (through a temporary file: never half-written)."""
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> "BitConfig":
         """Read a configuration written by `save` (or by hand)."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            text = Path(path).read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise TapqError(f"configuration file not found: {path}")
+            raise TapqError(f"configuration file not found: {path}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise TapqError(f"cannot read configuration {path}: {error}") from None
+        try:
+            return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as error:
-            raise TapqError(f"configuration {path} is not valid JSON: {error}")
+            raise TapqError(f"configuration {path} is not valid JSON: {error}") from None
 
 
 def uniform_config(layer_names: list[str], w_bits: int, a_bits: int = 8,

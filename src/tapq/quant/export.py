@@ -14,6 +14,7 @@ from torch import nn
 
 from tapq.data import Split
 from tapq.errors import TapqError
+from tapq.outputs import atomic_path
 from tapq.quant.bit_config import BitConfig
 from tapq.quant.bn_fold import fold_batchnorm
 from tapq.quant.layers import QuantLayer, find_quantizable_layers, replace_module
@@ -36,8 +37,9 @@ def save_quantized(quantized: nn.Module, config: BitConfig, path: str | Path) ->
     act = {name: {"a_scale": m.a_scale, "a_zero_point": m.a_zero_point,
                   "w_bits": m.w_bits, "a_bits": m.a_bits}
            for name, m in quantized.named_modules() if isinstance(m, QuantLayer)}
-    torch.save({"format": FORMAT, "bit_config": config.to_dict(), "quant_layers": act,
-                "state_dict": quantized.state_dict()}, path)
+    with atomic_path(path) as partial:  # never half a checkpoint at `path`
+        torch.save({"format": FORMAT, "bit_config": config.to_dict(), "quant_layers": act,
+                    "state_dict": quantized.state_dict()}, partial)
 
 
 def load_quantized(path: str | Path, model: nn.Module) -> tuple[nn.Module, BitConfig]:

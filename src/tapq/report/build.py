@@ -161,9 +161,13 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         grid=True))
     sections.append(_leaderboard(run))
     if best is not None:
+        twin = next((h.name for h in humans if discovered is not None and np.array_equal(
+            np.argsort(np.argsort(h.scores)), np.argsort(np.argsort(discovered.scores)))), None)
+        note = (f" It ranks every benchmark configuration exactly as the human baseline "
+                f"{twin} does: a rediscovery, not a new proxy." if twin else "")
         sections.append(H.section(
             f"The best discovered proxy (candidate {best.id}, generation {best.generation}, "
-            f"{best.strategy})", "Its thought, as the LLM wrote it, then its code.",
+            f"{best.strategy})", "Its thought, as the LLM wrote it, then its code." + note,
             H.quote(best.thought or "(no thought given)"), H.code_block(best.code or "")))
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
