@@ -159,3 +159,20 @@ def test_an_existing_run_needs_resume_and_the_same_settings(tmp_path):
         with pytest.raises(TapqError, match="other settings .*seed"):
             discover(_config(tmp_path / "run", generations=1, population=1, seed=9),
                      resume=True, backend=backend, final_check=False)
+
+
+@pytest.mark.slow
+def test_one_generation_with_the_embedded_model(tmp_path):
+    """The offline default end to end: the real 0.5B model writes a few candidates, each is
+    parsed, sandboxed and scored, and the run's outputs exist."""
+    pytest.importorskip("llama_cpp")
+    result = discover(DiscoverConfig(bench=DEFAULT_BENCH, out=tmp_path / "run", llm="embedded",
+                                     generations=1, population=3, seed=1, max_tokens=300,
+                                     limits=LIMITS), final_check=False)
+    store = RunStore(tmp_path / "run" / "run.db")
+    records = store.candidates()
+    store.close()
+    assert len(records) == 3 and result.llm.startswith("embedded:qwen2.5-coder-0.5b")
+    assert all(r.completion_tokens > 0 and r.response for r in records)
+    assert all(r.status == "ok" or r.error for r in records)  # every failure has its reason
+    assert (tmp_path / "run" / "leaderboard.csv").exists()

@@ -22,6 +22,7 @@ from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
 from tapq.models import BUILTIN_MODELS
+from tapq.progress import track
 from tapq.proxies.scoring import load_proxy, model_stats, table_of
 from tapq.quant import BitConfig, ModelCosts, PTQSettings, uniform_config
 
@@ -136,7 +137,9 @@ class Comparer:
             best = oracle_config(self.bench, layers, costs, budgets) if self.bench else None
             if best:
                 jobs.append(("oracle", "oracle", best, None))
-        return [self._row(*job, measure) for job in jobs]
+        if not measure:
+            return [self._row(*job, measure) for job in jobs]
+        return [self._row(*job, measure) for job in track(jobs, "PTQ + evaluation")]
 
     def _row(self, label: str, source: str, config: BitConfig, solve_ms: float | None,
              measure: bool) -> CompareRow:

@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from tapq.errors import TapqError
+from tapq.progress import track
 from tapq.models.identity import model_digest, update_digest
 from tapq.models.registry import cache_dir
 from tapq.quant import fold_batchnorm, find_quantizable_layers, measure_costs
@@ -286,9 +287,13 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
             for k, m in enumerate(modules)]
     del acts
     grads = torch.autograd.grad(loss, weights, create_graph=True)
+    # The curvature probes are most of the cost: one bar step per layer. (Traces first,
+    # then eigenvalues: the order of draws from `generator` is part of the result.)
+    pairs = list(zip(grads, weights))
     traces = [_hutchinson(g, w, hutchinson_samples, generator)
-              for g, w in zip(grads, weights)]
-    eigs = [_power_iteration(g, w, power_iters, generator) for g, w in zip(grads, weights)]
+              for g, w in track(pairs, "statistics: Hessian traces")]
+    eigs = [_power_iteration(g, w, power_iters, generator)
+            for g, w in track(pairs, "statistics: Hessian eigenvalues")]
     grads = [g.detach() for g in grads]  # frees the double-backward graph
     del loss
     for w in weights:
