@@ -368,3 +368,22 @@ def test_the_whole_process_group_is_killed(stats_file, tmp_path, monkeypatch):
     time.sleep(0.2)
     # gone, or a zombie waiting for an init that does not reap (as in some containers)
     assert not child.exists() or child.read_text().rsplit(")", 1)[1].split()[0] in "ZX"
+
+
+def test_tapq_installed_under_tmp_still_runs_its_sandbox(stats_file, tmp_path):
+    """A virtual environment or checkout under /tmp (CI does this) must stay visible to the
+    worker: the private tmpfs the worker mounts as root may not hide it."""
+    import shutil
+
+    copy = tmp_path / "src"
+    shutil.copytree(Path(sandbox.__file__).parents[2], copy,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.pt"))
+    script = ("import sys; from pathlib import Path; from tapq.discover.sandbox import Sandbox; "
+              "import tapq; assert tapq.__file__.startswith(sys.argv[2]), tapq.__file__; "
+              "r = Sandbox(Path(sys.argv[1]), [2, 8]).table("
+              "'def sensitivity(layer, bits):\\n    return float(bits)\\n'); "
+              "print(r.status, r.error)")
+    done = subprocess.run([sys.executable, "-c", script, str(stats_file), str(copy)],
+                          env={**os.environ, "PYTHONPATH": str(copy)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stdout + done.stderr[-2000:]

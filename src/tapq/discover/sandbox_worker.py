@@ -9,9 +9,10 @@ standard library at the top, so the parent can import it for the policy below.
 
 Phases, in order:
 
-1. Trusted setup, as started (possibly root): best-effort isolation (private network
-   namespace, private tmpfs over /tmp, /var/tmp, /dev/shm), import numpy, torch and the
-   quantizer, load the statistics from STATS_FD and pre-quantize their weights.
+1. Trusted setup, as started (possibly root): import numpy, torch and the quantizer,
+   load the statistics from STATS_FD and pre-quantize their weights; then best-effort
+   isolation (private network namespace, private tmpfs over /tmp, /var/tmp, /dev/shm
+   unless the Python environment lives there).
 2. Lock-down: drop to nobody when root, then RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0,
    and Python-level stdout/stderr replaced by a capped buffer. From here on no file can
    be imported (the interpreter itself may be unreadable to nobody), so everything the
@@ -151,10 +152,16 @@ def _isolate() -> list[str]:
     applied = ["network"] if libc.unshare(_CLONE_NEWNET) == 0 else []
     if libc.unshare(_CLONE_NEWNS) == 0 and \
             libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0:
-        for path in (b"/tmp", b"/var/tmp", b"/dev/shm"):
-            if os.path.isdir(path) and libc.mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV,
+        # A dir holding the Python environment or tapq itself (a venv under /tmp, say)
+        # stays visible: hiding it would break a late lazy load of a shared library.
+        needed = [os.path.realpath(p) for p in [*sys.path, __file__] if os.path.isabs(p)]
+        for path in ("/tmp", "/var/tmp", "/dev/shm"):
+            if any(n == path or n.startswith(path + "/") for n in needed):
+                continue
+            if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs",
+                                                  _MS_NOSUID | _MS_NODEV,
                                                   b"size=1m,mode=1777") == 0:
-                applied.append(path.decode())
+                applied.append(path)
     return applied
 
 
@@ -402,8 +409,8 @@ def main(argv: list[str]) -> None:
     channel = os.fdopen(result_fd, "w", encoding="utf-8")
     faulthandler.enable(sys.__stderr__)
     job = json.loads(sys.stdin.buffer.read())
+    setup = _setup(job, stats_fd)  # imports first: the environment may live under /tmp
     isolation = _isolate()
-    setup = _setup(job, stats_fd)
     # Dumps where the candidate is just before the parent's wall-clock kill; its watchdog
     # thread must start before RLIMIT_NPROC=0 forbids new threads.
     wall = job["limits"]["wall_seconds"]
