@@ -176,3 +176,18 @@ def test_one_generation_with_the_embedded_model(tmp_path):
     assert all(r.completion_tokens > 0 and r.response for r in records)
     assert all(r.status == "ok" or r.error for r in records)  # every failure has its reason
     assert (tmp_path / "run" / "leaderboard.csv").exists()
+
+
+def test_resume_needs_a_run_and_a_foreign_database_is_left_alone(tmp_path):
+    with pytest.raises(TapqError, match="nothing to resume"):
+        discover(_config(tmp_path / "empty"), resume=True, backend=object(), final_check=False)
+    (tmp_path / "foreign").mkdir()
+    foreign = sqlite3.connect(tmp_path / "foreign" / "run.db")
+    foreign.execute("CREATE TABLE notes (text TEXT)")
+    foreign.commit()
+    foreign.close()
+    with pytest.raises(TapqError, match="not a tapq run database"):
+        discover(_config(tmp_path / "foreign"), resume=True, backend=object(), final_check=False)
+    tables = sqlite3.connect(tmp_path / "foreign" / "run.db").execute(
+        "SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("notes",)]

@@ -138,6 +138,8 @@ class Discovery:
                  backend: LLMBackend | None = None):
         self.config = config
         out = Path(config.out)
+        if resume and not (out / RUN_DB).is_file():
+            raise TapqError(f"nothing to resume: {out} holds no run ({RUN_DB} is missing)")
         out.mkdir(parents=True, exist_ok=True)
         self.store = RunStore(out / RUN_DB)
         self._check_resume(resume)

@@ -95,6 +95,11 @@ class RunStore:
         self.path = Path(path)
         try:
             self.conn = sqlite3.connect(self.path)
+            tables = {name for (name,) in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and "candidates" not in tables:  # never write into someone else's file
+                self.conn.close()
+                raise TapqError(f"{self.path} is an SQLite file but not a tapq run database")
             self.conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
             raise TapqError(f"{self.path} is not a tapq run database ({error})") from None
