@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tapq.discover.store import CandidateRecord, RunStore
+from tapq.outputs import atomic_path, write_text_atomic
 
 BEST_PROXY = "best_proxy.py"
 LEADERBOARD = "leaderboard.csv"
@@ -87,12 +87,6 @@ def summarize(store: RunStore) -> RunSummary:
         sum(r.eval_seconds for r in records))
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    os.replace(partial, path)
-
-
 def proxy_file_text(record: CandidateRecord, bench: str) -> str:
     """A proxy file for `record`: its thought and provenance as docstring, then its code."""
     metrics = record.metrics
@@ -111,11 +105,10 @@ def write_outputs(store: RunStore, out: Path, bench: str) -> tuple[Path | None, 
     best_path = None
     if summary.best is not None:
         best_path = out / BEST_PROXY
-        _atomic_write(best_path, proxy_file_text(summary.best, bench))
+        write_text_atomic(best_path, proxy_file_text(summary.best, bench))
     board = out / LEADERBOARD
     rows = leaderboard(store)
-    partial = board.with_name(f".{board.name}.partial")
-    with partial.open("w", newline="") as handle:
+    with atomic_path(board) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["rank", "id", "generation", "strategy", "fitness_search",
                          "fitness_val", "spearman", "thought"])
@@ -123,7 +116,6 @@ def write_outputs(store: RunStore, out: Path, bench: str) -> tuple[Path | None, 
             writer.writerow([rank, r.id, r.generation, r.strategy, f"{r.fitness:.4f}",
                              f"{r.metrics.get('spearman_iso_val', float('nan')):.4f}",
                              f"{r.metrics.get('spearman', float('nan')):.4f}", r.thought])
-    os.replace(partial, board)
     return best_path, board
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import os
 import platform
 from dataclasses import dataclass
 from importlib import metadata
@@ -20,6 +19,7 @@ import numpy as np
 
 from tapq.discover.results import BEST_PROXY
 from tapq.errors import TapqError
+from tapq.outputs import atomic_path, write_text_atomic
 from tapq.report import figures
 from tapq.report import html as H
 from tapq.report.data import (BenchView, RunView, baseline_views, best_human,
@@ -54,18 +54,15 @@ class _Figures:
         png = H.png_bytes(fig)
         plt.close(fig)
         path = self.folder / f"{name}.png"
-        partial = path.with_name(f".{path.name}.partial")
-        partial.write_bytes(png)
-        os.replace(partial, path)
+        with atomic_path(path) as partial:
+            partial.write_bytes(png)
         self.paths.append(path)
         return H.image(png, alt)
 
 
 def _write(out: Path, text: str) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    os.replace(partial, out)
+    write_text_atomic(out, text)
 
 
 def _versions() -> str:

@@ -8,7 +8,6 @@ beside the report and reused while the proxies and budgets are unchanged.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from tapq.allocate.workflow import Comparer
 from tapq.bench import BenchStore
 from tapq.data import load_data
 from tapq.models import load_model
+from tapq.outputs import write_text_atomic
 from tapq.progress import track
 from tapq.quant import PTQSettings, uniform_config
 
@@ -72,9 +72,7 @@ def pareto_points(bench: str | Path, proxies: dict[str, str],
         result = comparer.measurer.measure(uniform_config(layers, bits, spec["a_bits"]))
         points.append(_point(f"uniform W{bits}", "uniform", None, result))
     if cache is not None:
-        partial = cache.with_name(f".{cache.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps({"key": key, "points": [asdict(p) for p in points]}))
-        os.replace(partial, cache)
+        write_text_atomic(cache, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
     return points
 
 
