@@ -144,6 +144,12 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="configurations re-measured with a second calibration seed")
     build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
     build.add_argument("--workers", type=int, default=1, help="worker processes")
+    build.add_argument("--executor", default="local", choices=("local", "ray"),
+                       help="where workers run: local processes or Ray (pip install "
+                       "'tapq[ray]'); with ray and no --ray-address, --workers is the CPUs "
+                       "of a private local Ray instance")
+    build.add_argument("--ray-address", help="a running Ray cluster to use (HEAD:6379, or "
+                       "auto for the one `ray start` began here)")
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
     info = command("bench info", "Counts, accuracy range, noise ceiling and splits of a "
                    "benchmark.", bench_commands)
@@ -204,9 +210,11 @@ def _bit_list(text: str) -> list[int]:
     return bits
 
 
-def _allocation_inputs(args: argparse.Namespace):
-    """Model, data, budgets, bits, pins and ties from the shared allocation flags."""
+def _allocation_inputs(args: argparse.Namespace, proxies: list[str]):
+    """Model, data, budgets, bits, pins and ties from the shared allocation flags; every
+    flag and proxy file is checked before the model is loaded."""
     from tapq.allocate import Budget
+    from tapq.proxies.scoring import load_proxy
     from tapq.quant import find_quantizable_layers
     from tapq.quant.quantizers import check_bits
 
@@ -215,6 +223,8 @@ def _allocation_inputs(args: argparse.Namespace):
     check_bits(args.a_bits)
     if args.finetune and args.epochs < 1:
         raise TapqError("--epochs must be at least 1")
+    for proxy in proxies:
+        load_proxy(proxy)
     model, data = _load(args)
     layers = [info.name for info in find_quantizable_layers(model)]
     pinned = {}
@@ -231,7 +241,7 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
 
     if args.out:
         check_output_file(args.out, "--out")
-    model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
+    model, data, budgets, bits, pinned, tied = _allocation_inputs(args, [args.proxy])
     measured = args.measure or bool(args.finetune)
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
                     settings=_ptq_settings(args), pinned=pinned, tied=tied,
@@ -251,12 +261,14 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> None:
     from tapq.allocate.workflow import Comparer, pareto_sweep
-    from tapq.bench import DEFAULT_BENCH
+    from tapq.bench import DEFAULT_BENCH, BenchStore
 
-    model, data, budgets, bits, pinned, tied = _allocation_inputs(args)
+    proxies = [p for p in args.proxies.split(",") if p]
+    if args.bench:
+        BenchStore(args.bench).close()  # a damaged file fails before the model loads
+    model, data, budgets, bits, pinned, tied = _allocation_inputs(args, proxies)
     bench = args.bench or (str(DEFAULT_BENCH) if args.model == "mnist-cnn" and not args.weights
                            else None)
-    proxies = [p for p in args.proxies.split(",") if p]
     comparer = Comparer(model, data, proxies, bits=bits, a_bits=args.a_bits,
                         settings=_ptq_settings(args), pinned=pinned, tied=tied, bench=bench,
                         qat_epochs=_qat_epochs(args), model_spec=args.model)
@@ -306,14 +318,19 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     for flag, path in (("--save-config", args.save_config), ("--save-model", args.save_model)):
         if path:
             check_output_file(path, flag)
+    # What can be checked without the model is checked before loading it.
+    loaded = BitConfig.load(args.config) if args.config else None
+    if loaded is None:
+        check_bits(args.bits), check_bits(args.a_bits)
+        if args.pin_first_last is not None:
+            check_bits(args.pin_first_last)
     model, data = _load(args)
     settings = PTQSettings(weight_rounding=args.ptq, act_clipping=args.act_clipping,
                            calib_size=args.calib_size, calib_seed=args.calib_seed)
     measurer = Measurer(model, data, settings)
-    if args.config:
-        config = BitConfig.load(args.config).validate(measurer.layer_names)
+    if loaded is not None:
+        config = loaded.validate(measurer.layer_names)
     else:
-        check_bits(args.bits), check_bits(args.a_bits)
         config = uniform_config(measurer.layer_names, args.bits, args.a_bits,
                                 pin_first_last=args.pin_first_last, model=args.model)
     result = measurer.measure(config)
@@ -419,6 +436,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> None:
 
 def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
     from tapq.bench import DEFAULT_BENCH, BenchSpec, BenchStore, bench_info, build_bench
+    from tapq.executors import make_executor
 
     if args.bench_command == "build":
         bits = tuple(_bit_list(args.bits))
@@ -427,7 +445,8 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
                          seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
         if args.workers < 1:
             raise TapqError("--workers must be at least 1")
-        build_bench(spec, args.out, workers=args.workers).close()
+        with make_executor(args.executor, args.workers, args.ray_address) as executor:
+            build_bench(spec, args.out, executor=executor).close()
         args.file, args.json = args.out, False
     store = BenchStore(args.file or DEFAULT_BENCH)
     try:
@@ -475,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tapq`` console script; returns the exit status."""
     args = _build_parser().parse_args(argv)
     set_quiet(args.quiet or getattr(args, "json", False))
+    if hasattr(sys.stdout, "reconfigure"):
+        # Long jobs print each table as it is ready; piped to a file or `tee`, that needs
+        # line buffering, or nothing shows until the end.
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         # Piped output is not wrapped at 80 columns: tables stay whole in files and logs.
         COMMANDS[args.command](args, Console(width=None if sys.stdout.isatty() else 160))

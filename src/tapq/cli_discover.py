@@ -61,6 +61,8 @@ def _config(args: argparse.Namespace):
     for flag in ("generations", "population", "max_tokens"):
         if getattr(args, flag) < 1:
             raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
+    if args.seed < 0:  # numpy's generators take no negative seed
+        raise TapqError(f"--seed must be at least 0, not {args.seed}")
     for flag in ("children", "llm_threads"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")

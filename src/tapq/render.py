@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from tapq.proxies.fitness import Fitness
+if TYPE_CHECKING:  # scipy comes with fitness: ~0.6 s a command that shows none need not pay
+    from tapq.proxies.fitness import Fitness
 
 
 def ptq_table(rows: Sequence, title: str) -> Table:

@@ -3,12 +3,31 @@ import sqlite3
 import time
 
 import pytest
-from fake_openai import Fault
+from fake_openai import FakeOpenAI, Fault, echo
 
 from tapq.discover.embedded import EmbeddedBackend
 from tapq.discover.llm import Completion, LLMError, OpenAIBackend, make_backend
 from tapq.discover.llm_cache import CachedBackend, ResponseCache
 from tapq.errors import TapqError
+
+
+
+@pytest.fixture
+def fake_openai():
+    """Start a `FakeOpenAI` server: ``server = fake_openai(responder)``; stopped after the
+    test. (Here, not in a conftest.py: a second conftest module would shadow the root one
+    for tests that import helpers from it.)"""
+    servers = []
+
+    def start(responder=echo, model: str = "fake-model") -> FakeOpenAI:
+        server = FakeOpenAI(responder, model).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
 
 MESSAGES = [{"role": "system", "content": "You write Python."},
             {"role": "user", "content": "Write def sensitivity(layer, bits)"}]

@@ -1,9 +1,10 @@
 """Building a ground-truth benchmark: sample, PTQ and measure configurations into SQLite.
 
 ``build_bench`` writes every configuration first, then measures the missing (config,
-calibration seed) pairs -- in this process or in a pool of worker processes -- and
-commits each result as it arrives. Killing it loses only the measurements in flight;
-running it again with the same settings finishes the job. What is measured:
+calibration seed) pairs -- in this process, in a pool of worker processes or on a Ray
+cluster (see tapq.executors) -- and commits each result as it arrives. Killing it loses
+only the measurements in flight; running it again with the same settings finishes the
+job. What is measured:
 - ``sample`` configurations: per-layer weight bits stratified over average bits,
   activations at ``a_bits``, split into a search and a validation split;
 - the first ``repeat`` samples again under calibration seed ``seed + 1``: the noise
@@ -13,10 +14,9 @@ running it again with the same settings finishes the job. What is measured:
 from __future__ import annotations
 
 import json
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +27,10 @@ from tapq.bench.store import BenchStore, ConfigRow, ResultRow
 from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
+from tapq.executors import Executor, LocalExecutor
 from tapq.models import check_fits, default_data_for, load_model, model_hash
 from tapq.outputs import check_output_file
-from tapq.progress import set_quiet, track
+from tapq.progress import track
 from tapq.quant import BitConfig, PTQEngine, PTQSettings, measure_costs
 from tapq.quant.quantizers import check_bits
 
@@ -74,10 +75,11 @@ class BenchSpec:
 def _check(spec: BenchSpec) -> str:
     for bits in (*spec.bits, spec.a_bits):
         check_bits(bits)
-    if spec.configs < 1 or spec.repeat < 0 or spec.val_every < 2:
-        raise TapqError("need --configs >= 1, --repeat >= 0 and a validation share below 1/2")
-    if spec.calib_size < 1:
-        raise TapqError("--calib-size must be at least 1")
+    for flag, value, least in (("--configs", spec.configs, 1), ("--repeat", spec.repeat, 0),
+                               ("--calib-size", spec.calib_size, 1), ("--seed", spec.seed, 0),
+                               ("val_every (a validation share below 1/2)", spec.val_every, 2)):
+        if value < least:
+            raise TapqError(f"{flag} must be at least {least}, not {value}")
     data = spec.data or default_data_for(spec.model)
     if data is None:
         raise TapqError(f"--data is required for user model {spec.model!r}")
@@ -86,21 +88,18 @@ def _check(spec: BenchSpec) -> str:
 
 # ---- measurement, in this process or in a worker -------------------------------------
 
-# Per process: the spec being built and one PTQ engine per calibration seed, so each
+# Per process: the spec being measured and one PTQ engine per calibration seed, so each
 # (layer, bits) result is computed once per process however many configurations use it.
+# A worker (pool process or Ray task) sets them up on its first job of a spec.
 _engines: dict[int, tuple[PTQEngine, DatasetSplits, torch.Tensor]] = {}
 _spec: BenchSpec | None = None
 
 
-def _init_worker(spec: BenchSpec, threads: int | None) -> None:
-    """Set up this process to measure `spec`; a pool worker also runs one torch thread
-    (two threads per worker on two cores would oversubscribe them) and shows no bars."""
+def _use_spec(spec: BenchSpec) -> None:
+    """Measure `spec` in this process from now on, with no engine cached yet."""
     global _spec
     _spec = spec
     _engines.clear()
-    if threads:
-        torch.set_num_threads(threads)
-        set_quiet(True)
 
 
 def _engine(calib_seed: int) -> tuple[PTQEngine, DatasetSplits, torch.Tensor]:
@@ -125,8 +124,11 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
                      time.perf_counter() - start)
 
 
-def _measure_many(jobs: list[tuple[ConfigRow, int]]) -> list[ResultRow]:
-    return [_measure(config, seed) for config, seed in jobs]
+def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int]) -> ResultRow:
+    """One (configuration, calibration seed) of `spec`: what an executor runs."""
+    if _spec != spec:
+        _use_spec(spec)
+    return _measure(*job)
 
 
 # ---- planning ------------------------------------------------------------------------
@@ -165,9 +167,21 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     return rows, meta
 
 
-def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1) -> BenchStore:
-    """Build (or resume) the benchmark `spec` into the SQLite file `out`."""
+def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
+                executor: Executor | None = None) -> BenchStore:
+    """Build (or resume) the benchmark `spec` into the SQLite file `out`.
+
+    Args:
+        spec: what to measure.
+        out: the benchmark file; an unfinished one with the same settings is resumed.
+        workers: local worker processes (1: measure in this process); ignored with
+            `executor`.
+        executor: where to measure (e.g. ``make_executor("ray")``); left open for the
+            caller to close. None: a LocalExecutor of `workers`, closed at the end.
+    Returns the open store.
+    """
     spec = replace(spec, data=_check(spec), bits=tuple(sorted(spec.bits)))
+    runner = executor or LocalExecutor(workers)  # checks `workers`; starts nothing yet
     # Everything that can be checked without the model is checked before loading it, and
     # a refused `out` is left as it was (a new one is not even created).
     check_output_file(out, "benchmark")
@@ -184,12 +198,14 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1) -> BenchStor
             + [(r, spec.seed + 1) for r in samples[:spec.repeat]])
     done = store.done()
     jobs = [(r, s) for r, s in jobs if (r.id, s) not in done]
-    if workers <= 1:
-        _init_worker(spec, None)
-        for config, seed in track(jobs, "measuring configurations"):
-            store.add_result(_measure(config, seed))
-    else:
-        _run_pool(spec, jobs, store, workers)
+    _use_spec(spec)  # a fresh cache for measuring in this process
+    try:
+        results = runner.map_unordered(partial(_measure_job, spec), jobs)
+        for _, result in track(results, "measuring configurations", total=len(jobs)):
+            store.add_result(result)
+    finally:
+        if executor is None:
+            runner.close()
     store.set_meta({"finished": time.time()})
     return store
 
@@ -204,21 +220,12 @@ def _check_resumable(out: str | Path, meta: dict) -> None:
     finally:
         store.close()
     for key in ("spec", "model_hash", "layers"):
-        if old and key in meta and old.get(key) != json.loads(json.dumps(meta[key])):
-            raise TapqError(f"{out} was built with different settings ({key} differs); "
-                            "use another --out to build a new benchmark")
+        new = json.loads(json.dumps(meta.get(key)))
+        if old and key in meta and old.get(key) != new:
+            names = [key]
+            if key == "spec" and isinstance(old.get(key), dict):  # name the settings
+                names = [k for k in new if old[key].get(k) != new[k]] or names
+            verb = "differs" if len(names) == 1 else "differ"
+            raise TapqError(f"{out} was built with different settings ({', '.join(names)} "
+                            f"{verb}); use another --out to build a new benchmark")
 
-
-def _run_pool(spec: BenchSpec, jobs: list[tuple[ConfigRow, int]], store: BenchStore,
-              workers: int) -> None:
-    """Measure `jobs` on `workers` processes (one torch thread each), in small chunks so
-    results are committed steadily and a crash loses little."""
-    chunks = [jobs[i:i + 8] for i in range(0, len(jobs), 8)]
-    context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(spec, 1)) as pool:
-        futures = [pool.submit(_measure_many, chunk) for chunk in chunks]
-        for future in track(as_completed(futures), "measuring configurations (chunks of 8)",
-                            total=len(futures)):
-            for result in future.result():
-                store.add_result(result)

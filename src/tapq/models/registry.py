@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +114,18 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}"[:300]
 
 
+def _first_mismatch(error: Exception) -> str:
+    """torch's load_state_dict message is a header, then one line per kind of mismatch
+    listing every key: the first kind, with three keys and a count."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    detail = (lines[1:2] or lines[:1] or [type(error).__name__])[0]
+    head, _, rest = detail.partition(": ")
+    keys = re.findall(r'"([^"]+)"', rest)
+    if len(keys) > 3:
+        return f"{head}: {', '.join(keys[:3])} and {len(keys) - 3} more"
+    return detail[:300]
+
+
 def _load_weights(model: nn.Module, path: str) -> nn.Module:
     if not Path(path).is_file():
         raise TapqError(f"weights file not found: {path}")
@@ -130,12 +143,8 @@ def _load_weights(model: nn.Module, path: str) -> nn.Module:
     try:
         model.load_state_dict(state)
     except (RuntimeError, TypeError, AttributeError) as error:
-        # torch's message is a header line, then one line per kind of mismatch: keep the
-        # first mismatch, which says which keys or shapes differ.
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        detail = " ".join(lines[1:2] or lines[:1])
-        raise TapqError(f"weights {path} do not fit the model "
-                        f"({type(model).__name__}): {detail[:300]}") from None
+        raise TapqError(f"weights {path} do not fit the model ({type(model).__name__}): "
+                        f"{_first_mismatch(error)}") from None
     return model
 
 
