@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from torch import nn
@@ -118,6 +119,25 @@ class Comparer:
                 self.tables[name] = table_of(proxy, stats, self.bits)
             except (ValueError, TapqError) as error:
                 raise TapqError(f"proxy {name} failed: {error}")
+
+    @classmethod
+    def for_bench(cls, bench: str | Path, proxies: Sequence[str], ptq: str | None = None,
+                  oracle: bool = True) -> "Comparer":
+        """A Comparer on a benchmark's own model, data, bit choices and PTQ (or `ptq`), with
+        its oracle row unless ``oracle=False``: what a proxy buys on that ground truth."""
+        from tapq.data import load_data
+        from tapq.models import load_model
+
+        store = BenchStore(bench)
+        try:
+            meta = store.meta()
+        finally:
+            store.close()
+        spec = meta["spec"]
+        return cls(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
+                   proxies, bits=spec["bits"], a_bits=spec["a_bits"],
+                   settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),
+                   bench=str(bench) if oracle else None, model_spec=spec["model"])
 
     def at(self, budgets: Sequence[Budget], measure: bool = True, references: bool = True
            ) -> list[CompareRow]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tapq.bench import DEFAULT_BENCH, BenchStore
-from tapq.bench.analysis import BenchData, load_bench_data, noise_ceiling_iso
+from tapq.bench.analysis import BenchData, noise_ceiling_iso
 from tapq.discover.candidate import code_hash, parse_answer
 from tapq.discover.controller import ControllerConfig, StrategyController
 from tapq.discover.llm import LLMBackend, make_backend
@@ -35,7 +35,7 @@ from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
 from tapq.errors import TapqError
 from tapq.progress import StepBar
 from tapq.proxies.fitness import config_scores, fitness
-from tapq.proxies.scoring import bench_stats
+from tapq.proxies.scoring import bench_for_scoring
 
 log = logging.getLogger("tapq.discover")
 RUN_DB = "run.db"
@@ -169,14 +169,10 @@ class Discovery:
             self.store.set_meta(config=key, started=time.time())
 
     def _prepare(self, out: Path) -> _Search:
+        data, stats = bench_for_scoring(self.config.bench)
         bench = BenchStore(self.config.bench)
         try:
-            data = load_bench_data(bench)
-            if len(data.accuracy) < 10:
-                raise TapqError(f"{self.config.bench} has only {len(data.accuracy)} measured "
-                                "configurations; finish building it first")
             ceiling = noise_ceiling_iso(bench)
-            stats = bench_stats(bench)
         finally:
             bench.close()
         stats_path = out / "stats.pt"

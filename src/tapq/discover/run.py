@@ -89,22 +89,8 @@ def final_compare(bench: str | Path, proxies: list[str], budget: str = "avg-bits
     benchmark measured, beside uniform precision and the benchmark oracle (CompareRows)."""
     from tapq.allocate import Budget
     from tapq.allocate.workflow import Comparer
-    from tapq.bench import BenchStore
-    from tapq.data import load_data
-    from tapq.models import load_model
-    from tapq.quant import PTQSettings
 
-    store = BenchStore(bench)
-    try:
-        meta = store.meta()
-    finally:
-        store.close()
-    spec = meta["spec"]
-    model = load_model(spec["model"], spec["weights"])
-    comparer = Comparer(model, load_data(meta["data"]), proxies, bits=spec["bits"],
-                        a_bits=spec["a_bits"], settings=PTQSettings(weight_rounding=spec["ptq"]),
-                        bench=str(bench), model_spec=spec["model"])
-    return comparer.at([Budget.parse(budget)])
+    return Comparer.for_bench(bench, proxies).at([Budget.parse(budget)])
 
 
 def best_human(final: list) -> str:

@@ -110,18 +110,24 @@ def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], da
     return fitness(name, scores, data.accuracy, data.avg_bits, data.is_val, ms)
 
 
-def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None) -> list[Fitness]:
-    """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`."""
-    proxies = [load_proxy(s) for s in (specs or list(BASELINE_PROXIES))]
+def bench_for_scoring(bench_path: str | Path) -> tuple[BenchData, list[LayerStats]]:
+    """A benchmark's measured configurations and its model's statistics, or TapqError if
+    it holds too few configurations to judge a proxy on."""
     store = BenchStore(bench_path)
     try:
         data = load_bench_data(store)
         if len(data.accuracy) < 10:
             raise TapqError(f"{bench_path} has only {len(data.accuracy)} measured "
                             "configurations; finish building it first")
-        stats = bench_stats(store)
+        return data, bench_stats(store)
     finally:
         store.close()
+
+
+def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None) -> list[Fitness]:
+    """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`."""
+    proxies = [load_proxy(s) for s in (specs or list(BASELINE_PROXIES))]
+    data, stats = bench_for_scoring(bench_path)
     for layer in stats:  # quantize once up front, so no proxy's time includes it
         for bits in data.bit_choices:
             layer.quant(bits)

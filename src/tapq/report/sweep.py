@@ -13,12 +13,9 @@ from pathlib import Path
 
 from tapq.allocate import Budget
 from tapq.allocate.workflow import Comparer
-from tapq.bench import BenchStore
-from tapq.data import load_data
-from tapq.models import load_model
 from tapq.outputs import write_text_atomic
 from tapq.progress import track
-from tapq.quant import PTQSettings, uniform_config
+from tapq.quant import uniform_config
 
 DEFAULT_BUDGETS = (2.5, 3.0, 3.5, 4.0)
 
@@ -51,16 +48,7 @@ def pareto_points(bench: str | Path, proxies: dict[str, str],
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
             return [SweepPoint(**p) for p in saved["points"]]
-    store = BenchStore(bench)
-    try:
-        meta = store.meta()
-    finally:
-        store.close()
-    spec = meta["spec"]
-    comparer = Comparer(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
-                        list(proxies.values()), bits=spec["bits"], a_bits=spec["a_bits"],
-                        settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),
-                        model_spec=spec["model"])
+    comparer = Comparer.for_bench(bench, list(proxies.values()), ptq=ptq, oracle=False)
     # Comparer names a file proxy by its stem; the report uses the caller's labels.
     labels = {Path(s).stem if s.endswith(".py") else s: label for label, s in proxies.items()}
     points = []
@@ -68,8 +56,8 @@ def pareto_points(bench: str | Path, proxies: dict[str, str],
         for row in comparer.at([Budget("avg-bits", budget)], references=False):
             points.append(_point(labels.get(row.label, row.label), "proxy", budget, row.result))
     layers = comparer.measurer.layer_names
-    for bits in track(spec["bits"], "report: measuring uniform precision"):
-        result = comparer.measurer.measure(uniform_config(layers, bits, spec["a_bits"]))
+    for bits in track(comparer.bits, "report: measuring uniform precision"):
+        result = comparer.measurer.measure(uniform_config(layers, bits, comparer.a_bits))
         points.append(_point(f"uniform W{bits}", "uniform", None, result))
     if cache is not None:
         write_text_atomic(cache, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
