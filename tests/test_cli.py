@@ -75,6 +75,6 @@ def test_bad_input_gives_one_line_and_nonzero_exit(args, message, bad_config):
 
 def test_every_command_help_has_an_example():
     for command in ("demo", "quantize", "layers", "train", "bench build", "bench info",
-                    "proxy list", "proxy eval"):
+                    "proxy list", "proxy eval", "allocate", "compare", "discover", "report"):
         result = tapq(*command.split(), "--help")
         assert result.returncode == 0 and "example: tapq " + command in result.stdout
