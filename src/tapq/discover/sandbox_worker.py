@@ -78,6 +78,7 @@ CANDIDATE_FILE = "<candidate>"
 NOBODY = 65534
 _CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
 _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
+_MS_RDONLY, _MS_REMOUNT, _MS_BIND = 0x1, 0x20, 0x1000
 
 
 def attribute_allowed(name: str) -> bool:
@@ -153,14 +154,20 @@ def _isolate() -> list[str]:
     if libc.unshare(_CLONE_NEWNS) == 0 and \
             libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0:
         # A dir holding the Python environment or tapq itself (a venv under /tmp, say)
-        # stays visible: hiding it would break a late lazy load of a shared library.
+        # stays visible, since hiding it would break a late lazy load of a shared
+        # library, but read-only in this namespace, so nothing can be left in it.
         needed = [os.path.realpath(p) for p in [*sys.path, __file__] if os.path.isabs(p)]
         for path in ("/tmp", "/var/tmp", "/dev/shm"):
-            if any(n == path or n.startswith(path + "/") for n in needed):
+            if not os.path.isdir(path):
                 continue
-            if os.path.isdir(path) and libc.mount(b"tmpfs", path.encode(), b"tmpfs",
-                                                  _MS_NOSUID | _MS_NODEV,
-                                                  b"size=1m,mode=1777") == 0:
+            target = path.encode()
+            if any(n == path or n.startswith(path + "/") for n in needed):
+                if libc.mount(target, target, None, _MS_BIND | _MS_REC, None) == 0 and \
+                        libc.mount(None, target, None,
+                                   _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None) == 0:
+                    applied.append(f"{path} (read-only)")
+            elif libc.mount(b"tmpfs", target, b"tmpfs", _MS_NOSUID | _MS_NODEV,
+                            b"size=1m,mode=1777") == 0:
                 applied.append(path)
     return applied
 
