@@ -114,7 +114,7 @@ def check_run_folder(config, resume: bool) -> None:
     """Raise TapqError if ``config.out`` holds a run that this one cannot continue:
     a damaged run.db, a started run without `resume`, or one started with other settings.
     Checked up front so that nothing in the folder is touched (discover() checks again)."""
-    from tapq.discover.evolution import RUN_DB
+    from tapq.discover.evolution import RUN_DB, check_resumable
     from tapq.discover.store import RunStore
 
     database = Path(config.out) / RUN_DB
@@ -122,19 +122,9 @@ def check_run_folder(config, resume: bool) -> None:
         return
     store = RunStore(database)
     try:
-        started, stored = store.count() > 0, store.meta().get("config")
+        check_resumable(store, config, resume)
     finally:
         store.close()
-    if not started:
-        return
-    if not resume:
-        raise TapqError(f"{config.out} already holds a run; add --resume to continue it, "
-                        "or choose another --out")
-    key = config.resume_key()
-    changed = [k for k in key if (stored or {}).get(k) != key[k]]
-    if changed:
-        raise TapqError(f"cannot resume {config.out}: it was started with other settings "
-                        f"({', '.join(changed)})")
 
 
 def run(args: argparse.Namespace, console: Console) -> None:

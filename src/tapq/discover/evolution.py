@@ -103,6 +103,23 @@ def _fitness_of(table: np.ndarray, data: BenchData) -> dict:
     return fitness("candidate", scores, data.accuracy, data.avg_bits, data.is_val, 0.0).to_json()
 
 
+def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bool:
+    """Whether `store` holds a started run; TapqError if this configuration may not
+    continue it (no `resume`, or other settings)."""
+    started = store.count() > 0
+    if not started:
+        return False
+    if not resume:
+        raise TapqError(f"{config.out} already holds a run; add --resume to continue it, "
+                        "or choose another --out")
+    stored, key = store.meta().get("config") or {}, config.resume_key()
+    changed = [k for k in key if stored.get(k) != key[k]]
+    if changed:
+        raise TapqError(f"cannot resume {config.out}: it was started with other settings "
+                        f"({', '.join(changed)})")
+    return True
+
+
 class _NoLLM:
     """Stands in for the LLM of a replayed run: it has that LLM's name, never answers."""
 
@@ -156,17 +173,8 @@ class Discovery:
         self.search = self._prepare(out)
 
     def _check_resume(self, resume: bool) -> None:
-        started = self.store.count() > 0
-        stored, key = self.store.meta().get("config"), self.config.resume_key()
-        if started and not resume:
-            raise TapqError(f"{self.config.out} already holds a run; add --resume to "
-                            "continue it, or choose another --out")
-        if started and stored != key:
-            changed = [k for k in key if (stored or {}).get(k) != key[k]]
-            raise TapqError(f"cannot resume {self.config.out}: it was started with other "
-                            f"settings ({', '.join(changed)})")
-        if not started:
-            self.store.set_meta(config=key, started=time.time())
+        if not check_resumable(self.store, self.config, resume):
+            self.store.set_meta(config=self.config.resume_key(), started=time.time())
 
     def _prepare(self, out: Path) -> _Search:
         data, stats = bench_for_scoring(self.config.bench)
