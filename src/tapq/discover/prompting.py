@@ -13,6 +13,7 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from tapq.discover.store import strategy_key
 from tapq.proxies.stats import LayerStats
 
 OPERATORS = ("init", "mutate", "crossover")
@@ -32,7 +33,7 @@ class Strategy:
 
     @property
     def key(self) -> str:
-        return f"{self.operator}/{self.hint}"
+        return strategy_key(self.operator, self.hint)
 
 
 @dataclass(frozen=True)

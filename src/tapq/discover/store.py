@@ -40,6 +40,11 @@ CREATE TABLE IF NOT EXISTS generations (
 """
 
 
+def strategy_key(operator: str, hint: str) -> str:
+    """The controller's name for a strategy; one format for prompts, records and policy."""
+    return f"{operator}/{hint}"
+
+
 @dataclass
 class CandidateRecord:
     """A scored candidate as stored (fitness -inf when it failed; `error` says why)."""
@@ -69,7 +74,7 @@ class CandidateRecord:
 
     @property
     def strategy(self) -> str:
-        return f"{self.operator}/{self.hint}"
+        return strategy_key(self.operator, self.hint)
 
 
 @dataclass(frozen=True)
