@@ -1,6 +1,6 @@
 """Regenerate RELIABILITY.md: what tapq does with bad input, hostile code and a failing LLM.
 
-    python benchmarks/reliability_report.py            # writes RELIABILITY.md (~3-4 min, 2 cores)
+    python benchmarks/reliability_report.py            # writes RELIABILITY.md (~8 min, 2 cores)
     python benchmarks/reliability_report.py --out -    # print it instead
 
 Three parts, each one table, each from the same cases the test suite runs:
@@ -10,13 +10,16 @@ Three parts, each one table, each from the same cases the test suite runs:
    digits-cnn statistics, under the limits tests/discover/test_sandbox.py uses;
 3. LLM faults against a loopback OpenAI-compatible server (tests/discover/fake_openai.py):
    each fault once then an answer (must be retried to the answer), and each persistent
-   (must end in one line of LLMError after the retries, quickly).
+   (must end in one line of LLMError after the retries, quickly);
+4. processes killed while working -- a pool or Ray worker mid-job, the whole benchmark
+   build, the whole discovery run: the tests that do it, run here by pytest.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
 import os
+import xml.etree.ElementTree as ElementTree
 import platform
 import subprocess
 import sys
@@ -147,6 +150,76 @@ def llm_rows() -> list[Row]:
     return rows
 
 
+# ---- 4. processes killed while working -----------------------------------------------------
+
+KILLS = [  # (case, test node, what it does and what must hold)
+    ("pool-worker-killed", "tests/test_executors.py::"
+     "test_a_killed_pool_worker_costs_only_the_work_in_flight",
+     "SIGKILL a local pool worker in the middle of a job; every result must come back "
+     "exactly once, the dead worker's job run again on a fresh pool"),
+    ("pool-worker-always-dies", "tests/test_executors.py::"
+     "test_a_job_that_always_kills_its_worker_fails_in_one_line",
+     "a job that kills its worker every time: one-line error after the allowed pool "
+     "restarts, no result twice"),
+    ("ray-worker-killed", "tests/test_executors.py::"
+     "test_ray_runs_again_a_task_whose_worker_was_killed",
+     "SIGKILL a Ray worker in the middle of a task; Ray runs the task again, every result "
+     "exactly once"),
+    ("bench-worker-killed", "tests/bench/test_builder.py::"
+     "test_a_worker_killed_mid_build_is_replaced_and_nothing_is_lost",
+     "`tapq bench build --workers 2`: SIGKILL one pool worker mid-build; the build finishes "
+     "by itself with every row once and the numbers of an undisturbed build"),
+    ("bench-run-killed", "tests/bench/test_builder.py::"
+     "test_killed_build_resumes_to_the_same_rows",
+     "SIGKILL the whole `tapq bench build` midway, run it again: exactly the missing rows "
+     "are measured, none lost or twice"),
+    ("ray-build-stopped", "tests/test_executors.py::"
+     "test_stopped_ray_build_resumes_without_measuring_twice",
+     "a Ray build stopped after 10 results, then resumed on Ray: equal to the local pool's "
+     "rows, no stored result measured again"),
+    ("discover-run-killed", "tests/discover/test_discovery.py::"
+     "test_a_run_killed_mid_generation_resumes_to_the_same_population",
+     "SIGKILL `tapq discover` mid-generation, then `--resume`: nothing finished lost or "
+     "asked again, the same final population as an uninterrupted run"),
+    ("discover-parallel", "tests/discover/test_discovery.py::"
+     "test_parallel_evaluation_scores_exactly_what_one_worker_scores",
+     "candidates evaluated on 2 pool workers and on Ray: the same records and population as "
+     "one worker, duplicates evaluated once"),
+]
+
+
+def kill_rows() -> list[Row]:
+    with tempfile.TemporaryDirectory(prefix="tapq-kills-") as folder:
+        report = Path(folder) / "junit.xml"
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        f"--junitxml={report}", *[node for _, node, _ in KILLS]], cwd=ROOT,
+                       capture_output=True, text=True)
+        cases = {}
+        if report.exists():
+            for case in ElementTree.parse(report).iter("testcase"):
+                name = case.get("name", "")
+                problem = next((child for child in case
+                                if child.tag in ("failure", "error", "skipped")), None)
+                cases[name] = (problem, float(case.get("time", "nan")))
+    rows = []
+    for label, node, what in KILLS:
+        test = node.rpartition("::")[2]
+        found = [(problem, seconds) for name, (problem, seconds) in cases.items()
+                 if name == test or name.startswith(test + "[")]
+        ok = bool(found) and all(problem is None for problem, _ in found)
+        if not found:
+            outcome, message = "FAILED: did not run", ""
+        elif ok:
+            outcome, message = f"held ({len(found)} run{'s' * (len(found) > 1)})", node
+        else:
+            problem = next(p for p, _ in found if p is not None)
+            outcome = f"FAILED: {problem.tag}"
+            message = (problem.get("message") or "").splitlines()[0] if problem.get(
+                "message") else node
+        rows.append(Row(label, what, outcome, message, sum(t for _, t in found), ok))
+    return rows
+
+
 # ---- the page ------------------------------------------------------------------------------
 
 def _cell(text: str, limit: int = 300) -> str:
@@ -196,7 +269,8 @@ def _count(rows: list[Row]) -> str:
     return f"{sum(r.ok for r in rows)}/{len(rows)}"
 
 
-def render(bad: list[Row], hostile: list[Row], llm: list[Row], wall: float) -> str:
+def render(bad: list[Row], hostile: list[Row], llm: list[Row], kills: list[Row],
+           wall: float) -> str:
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""# Reliability
 
@@ -208,6 +282,7 @@ commit {_commit()}. Do not edit by hand: rerun the command.
 | 1. bad input, every command | {_count(bad)} |
 | 2. hostile candidates in the sandbox | {_count(hostile)} |
 | 3. LLM faults | {_count(llm)} |
+| 4. processes killed while working | {_count(kills)} |
 
 ## 1. Bad input, every command
 
@@ -242,17 +317,25 @@ server fails before any request (part 1, `discover-llm-no-key`).
 
 {_table(llm, "outcome")}
 
+## 4. Processes killed while working
+
+A machine loses processes: the OOM killer takes a worker, a node of a Ray cluster goes
+away, a user closes the laptop. Each row is a test of the suite, run here by pytest; it
+kills a real process with SIGKILL (or stops a build after n results) and then checks the
+stored results against an undisturbed run. Results are committed one by one as they
+arrive (SQLite), so only the work in flight is ever lost; a local pool replaces a dead
+worker and runs its unfinished jobs again (at most 3 times per call), Ray retries a dead
+worker's task (3 times); after that the command stops with one line and keeps what it
+has, for the rerun or `--resume`.
+
+{_table(kills, "outcome")}
+
 ## Also covered by the test suite
 
-- Discovery killed with SIGKILL mid-generation and resumed gives the same population,
-  nothing finished lost or asked again:
-  `tests/discover/test_discovery.py::test_a_run_killed_mid_generation_resumes_to_the_same_population`;
-  an existing run needs `--resume` and the same settings:
-  `test_an_existing_run_needs_resume_and_the_same_settings`.
-- A benchmark build killed with SIGKILL and rerun measures exactly the missing rows:
-  `tests/bench/test_builder.py::test_killed_build_resumes_to_the_same_rows`; a finished
-  one measures nothing again, and other settings refuse to resume
-  (`test_resuming_a_finished_build_measures_nothing_again`,
+- An existing discovery run needs `--resume` and the same settings:
+  `tests/discover/test_discovery.py::test_an_existing_run_needs_resume_and_the_same_settings`;
+  a finished benchmark measures nothing again, and other settings refuse to resume
+  (`tests/bench/test_builder.py::test_resuming_a_finished_build_measures_nothing_again`,
   `test_different_settings_refuse_to_resume`).
 - Output files are written to a temporary file and renamed, so a failure leaves the old
   file or none: `tests/test_outputs.py`.
@@ -271,7 +354,8 @@ def main() -> None:
     start = time.perf_counter()
     parts = []
     for name, build in (("bad input", lambda: bad_input_rows(args.workers)),
-                        ("hostile candidates", hostile_rows), ("LLM faults", llm_rows)):
+                        ("hostile candidates", hostile_rows), ("LLM faults", llm_rows),
+                        ("process kills", kill_rows)):
         part_start = time.perf_counter()
         rows = build()
         parts.append(rows)

@@ -1,11 +1,14 @@
 """Executors: the local pool and Ray measure the same benchmark rows, bit for bit, and a
 Ray build stopped part-way resumes without measuring anything twice."""
 import math
+import os
+import signal
 import socket
 import sqlite3
 import time
 import sys
 from dataclasses import replace
+from functools import partial
 
 import pytest
 
@@ -81,6 +84,44 @@ def test_local_pool_yields_every_index_once_and_raises_what_fn_raised():
             list(executor.map_unordered(math.sqrt, [4.0, -1.0, 9.0], chunk=1))
 
 
+def _die_once(marker_dir: str, item: int) -> int:
+    """Square `item`; but the first worker to meet item 3 is killed (SIGKILL) instead."""
+    if item == 3:
+        try:
+            os.close(os.open(os.path.join(marker_dir, "died"), os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            return item * item
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item * item
+
+
+def _always_die(item: int) -> int:
+    if item == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item
+
+
+@pytest.mark.slow
+def test_a_killed_pool_worker_costs_only_the_work_in_flight(tmp_path):
+    with LocalExecutor(2) as executor:
+        pairs = list(executor.map_unordered(partial(_die_once, str(tmp_path)), range(10),
+                                            chunk=1))
+        assert (tmp_path / "died").exists(), "the worker was not killed"
+        assert sorted(pairs) == [(i, i * i) for i in range(10)]  # each once, none lost
+        # the fresh pool is kept for the next call
+        assert sorted(executor.map_unordered(abs, [-1, -2], chunk=1)) == [(0, 1), (1, 2)]
+
+
+@pytest.mark.slow
+def test_a_job_that_always_kills_its_worker_fails_in_one_line():
+    with LocalExecutor(2, restarts=1) as executor:
+        seen = []
+        with pytest.raises(TapqError, match="worker processes died 2 times"):
+            for pair in executor.map_unordered(_always_die, range(6), chunk=1):
+                seen.append(pair)
+        assert (3, 3) not in seen and len(set(seen)) == len(seen)
+
+
 # ---- Ray: one private local instance for the module ------------------------------------
 
 @pytest.fixture(scope="module")
@@ -109,6 +150,19 @@ def test_ray_raises_what_the_job_raised(ray_executor):
     assert ray.cluster_resources()["CPU"] == 2
     with pytest.raises(ValueError, match="math domain"):
         list(ray_executor.map_unordered(math.sqrt, [4.0, -1.0, 9.0], chunk=1))
+
+
+@pytest.mark.slow
+def test_ray_runs_again_a_task_whose_worker_was_killed(ray_executor, tmp_path):
+    def die_once(item):  # a closure: Ray ships it by value to its workers
+        if item == 3 and not (tmp_path / "died").exists():
+            (tmp_path / "died").touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return item * item
+
+    pairs = list(ray_executor.map_unordered(die_once, range(8), chunk=1))
+    assert (tmp_path / "died").exists(), "the worker was not killed"
+    assert sorted(pairs) == [(i, i * i) for i in range(8)]
 
 
 @pytest.mark.slow

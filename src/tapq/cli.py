@@ -16,6 +16,7 @@ from rich.table import Table
 from tapq import cli_discover, cli_report, render
 from tapq.errors import TapqError
 from tapq.outputs import check_output_file, check_output_folder
+from tapq.executors import add_executor_arguments
 from tapq.progress import set_quiet
 
 EXAMPLES = {
@@ -143,13 +144,7 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--repeat", type=int, default=120,
                        help="configurations re-measured with a second calibration seed")
     build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
-    build.add_argument("--workers", type=int, default=1, help="worker processes")
-    build.add_argument("--executor", default="local", choices=("local", "ray"),
-                       help="where workers run: local processes or Ray (pip install "
-                       "'tapq[ray]'); with ray and no --ray-address, --workers is the CPUs "
-                       "of a private local Ray instance")
-    build.add_argument("--ray-address", help="a running Ray cluster to use (HEAD:6379, or "
-                       "auto for the one `ray start` began here)")
+    add_executor_arguments(build, "configurations")
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
     info = command("bench info", "Counts, accuracy range, noise ceiling and splits of a "
                    "benchmark.", bench_commands)

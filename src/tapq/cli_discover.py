@@ -14,13 +14,15 @@ from rich.syntax import Syntax
 
 from tapq import render
 from tapq.errors import TapqError
+from tapq.executors import add_executor_arguments
 from tapq.outputs import check_output_folder
 
 EXAMPLE = ("example: tapq discover --out run1                       # embedded LLM, offline\n"
            "         tapq discover --out run2 --llm openai:gpt-4o-mini --generations 6\n"
            "         tapq discover --out run3 --llm openai:qwen2.5-coder "
            "--llm-base-url http://localhost:8080/v1\n"
-           "         tapq discover --out run1 --resume          # continue a killed run")
+           "         tapq discover --out run1 --resume          # continue a killed run\n"
+           "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel")
 
 
 def add_parser(command) -> None:
@@ -50,6 +52,7 @@ def add_parser(command) -> None:
     parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
                         help="final check: allocate with the best discovered and the best "
                         "human proxy at this budget and measure (default avg-bits=3)")
+    add_executor_arguments(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.epilog = EXAMPLE
 
@@ -57,6 +60,7 @@ def add_parser(command) -> None:
 def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig
+    from tapq.executors import make_executor
 
     for flag in ("generations", "population", "max_tokens"):
         if getattr(args, flag) < 1:
@@ -68,6 +72,7 @@ def _config(args: argparse.Namespace):
             raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
     if not args.temperature >= 0:  # also refuses nan
         raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
+    make_executor(args.executor, args.workers, args.ray_address)  # refuses bad flags now
     bench = Path(args.bench) if args.bench else DEFAULT_BENCH
     if not bench.is_file():
         raise TapqError(f"benchmark not found: {bench}")
@@ -79,7 +84,9 @@ def _config(args: argparse.Namespace):
                           generations=args.generations, population=args.population,
                           children=args.children, seed=args.seed, controller=args.controller,
                           temperature=args.temperature, max_tokens=args.max_tokens,
-                          replay=Path(args.replay) if args.replay else None)
+                          replay=Path(args.replay) if args.replay else None,
+                          executor=args.executor, workers=args.workers,
+                          ray_address=args.ray_address)
 
 
 def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",

@@ -26,6 +26,7 @@ import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import torch
@@ -33,10 +34,12 @@ import torch
 from tapq.errors import TapqError
 from tapq.progress import set_quiet
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "add_executor_arguments",
+           "make_executor"]
 
 EXECUTORS = ("local", "ray")
 CHUNK = 8  # jobs per task: few enough to commit results steadily, enough to amortise a task
+MAX_RETRIES = 3  # times a task whose worker died is run again
 
 
 class Executor(ABC):
@@ -82,12 +85,18 @@ def _chunks(items: Iterable, chunk: int) -> list[list[tuple[int, Any]]]:
 
 class LocalExecutor(Executor):
     """`workers` processes on this machine (``spawn``: forking after torch has started
-    threads can deadlock); with one worker, everything runs in this process."""
+    threads can deadlock); with one worker, everything runs in this process.
 
-    def __init__(self, workers: int = 1):
+    A worker that dies (killed, out of memory) breaks the whole pool; the chunks not yet
+    finished then run again on a fresh pool, up to `restarts` times per call, so a
+    stray kill costs the work in flight and nothing else. (Ray retries a dead worker's
+    task the same way, MAX_RETRIES times.)
+    """
+
+    def __init__(self, workers: int = 1, restarts: int = 3):
         if workers < 1:
             raise TapqError(f"--workers must be at least 1, not {workers}")
-        self.workers = workers
+        self.workers, self.restarts = workers, restarts
         self._pool: ProcessPoolExecutor | None = None
 
     def map_unordered(self, fn, items, chunk=CHUNK):
@@ -95,19 +104,44 @@ class LocalExecutor(Executor):
             for index, item in enumerate(items):
                 yield index, fn(item)
             return
-        if self._pool is None:  # kept for the next call: workers keep their caches
-            self._pool = ProcessPoolExecutor(self.workers, initializer=_one_thread,
-                                             mp_context=multiprocessing.get_context("spawn"))
-        pending = {self._pool.submit(_run_chunk, fn, [item for _, item in part]):
-                   [index for index, _ in part] for part in _chunks(items, chunk)}
+        waiting = dict(enumerate(_chunks(items, chunk)))  # chunks not yet finished
+        pending: dict = {}  # future -> chunk number
+        restarts = 0
         try:
-            while pending:
+            while waiting:
+                if not pending:  # (re)submit every unfinished chunk to a live pool
+                    pool = self._pool_started()
+                    pending = {pool.submit(_run_chunk, fn, [item for _, item in part]): number
+                               for number, part in waiting.items()}
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                broken = False
                 for future in finished:
-                    yield from zip(pending.pop(future), future.result())
+                    number = pending.pop(future)
+                    try:
+                        results = future.result()
+                    except BrokenProcessPool:
+                        broken = True
+                        continue
+                    yield from zip([index for index, _ in waiting.pop(number)], results)
+                if broken:
+                    # A worker died (killed, or out of memory): the pool is unusable and
+                    # every unfinished chunk fails with it. Finished results were already
+                    # yielded; the rest run again on a fresh pool.
+                    restarts += 1
+                    if restarts > self.restarts:
+                        raise TapqError(f"worker processes died {restarts} times (killed, or "
+                                        "out of memory?); the results so far are kept")
+                    pending = {}
+                    self.close()
         finally:
             for future in pending:
                 future.cancel()
+
+    def _pool_started(self) -> ProcessPoolExecutor:
+        if self._pool is None:  # kept for the next call: workers keep their caches
+            self._pool = ProcessPoolExecutor(self.workers, initializer=_one_thread,
+                                             mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
@@ -176,7 +210,7 @@ class RayExecutor(Executor):
                 raise TapqError(f"cannot start or reach Ray at {self.address or 'local'}: "
                                 f"{error}{hint}") from None
             self._owned = True
-        self._task = ray.remote(num_cpus=1)(_ray_task)
+        self._task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES)(_ray_task)
         return self._task
 
     def map_unordered(self, fn, items, chunk=CHUNK):
@@ -198,6 +232,11 @@ class RayExecutor(Executor):
                     if isinstance(error.cause, Exception):
                         raise error.cause from error
                     raise
+                except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.ObjectLostError) as error:
+                    raise TapqError(f"a Ray worker died {MAX_RETRIES + 1} times on the same "
+                                    f"task ({type(error).__name__}); the results so far "
+                                    "are kept") from None
                 yield from zip(indices, results)
         finally:
             for ref in pending:
@@ -230,3 +269,16 @@ def make_executor(kind: str = "local", workers: int = 1,
     if kind == "ray":
         return RayExecutor(address, num_cpus=workers)
     raise TapqError(f"unknown executor {kind!r}; choose from {', '.join(EXECUTORS)}")
+
+
+def add_executor_arguments(parser, work: str) -> None:
+    """The ``--workers/--executor/--ray-address`` flags of a command that runs `work`
+    (e.g. "configurations") on an executor; read them with make_executor."""
+    parser.add_argument("--workers", type=int, default=1,
+                        help=f"worker processes measuring {work} (default 1: this process)")
+    parser.add_argument("--executor", default="local", choices=EXECUTORS,
+                        help="where workers run: local processes or Ray (pip install "
+                        "'tapq[ray]'); with ray and no --ray-address, --workers is the CPUs "
+                        "of a private local Ray instance")
+    parser.add_argument("--ray-address", help="a running Ray cluster to use (HEAD:6379, or "
+                        "auto for the one `ray start` began here)")

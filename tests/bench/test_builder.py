@@ -100,6 +100,55 @@ def test_killed_build_resumes_to_the_same_rows(bench, tmp_path):
     assert np.allclose([r[2:] for r in resumed], [r[2:] for r in reference])
 
 
+def _pool_workers(pid: int) -> list[int]:
+    """The process-pool workers started by process `pid` (Linux /proc)."""
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        pids = [int(p) for p in children.read().split()]
+    workers = []
+    for child in pids:
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as cmdline:
+                if b"spawn_main" in cmdline.read():
+                    workers.append(child)
+        except FileNotFoundError:
+            pass
+    return workers
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_build_is_replaced_and_nothing_is_lost(bench, tmp_path):
+    """SIGKILL one of two pool workers while it measures: the build finishes by itself,
+    every configuration measured once, with the same numbers as an undisturbed build."""
+    path = tmp_path / "worker-killed.db"
+    command = [sys.executable, "-m", "tapq.cli", "--quiet", "bench", "build",
+               "--model", "digits-cnn", "--out", str(path), "--configs", "60", "--ptq", "rtn",
+               "--repeat", "20", "--bits", "2,3,4,8", "--calib-size", "64", "--workers", "2"]
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        deadline, killed = time.time() + 180, None
+        while time.time() < deadline and process.poll() is None and killed is None:
+            time.sleep(0.05)
+            if not path.exists():
+                continue
+            try:
+                with sqlite3.connect(path) as db:
+                    count = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+            except sqlite3.OperationalError:
+                continue
+            workers = _pool_workers(process.pid)
+            if count >= 8 and workers:
+                os.kill(workers[0], signal.SIGKILL)
+                killed = count
+        assert killed is not None and killed < len(_rows(bench)), "no worker was killed midway"
+        assert process.wait(timeout=300) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    finished, reference = _rows(path), _rows(bench)
+    assert [r[:2] for r in finished] == [r[:2] for r in reference]  # none lost, none twice
+    assert np.allclose([r[2:] for r in finished], [r[2:] for r in reference], atol=1e-6)
+
+
 @pytest.mark.slow
 def test_two_workers_give_the_same_results(bench, tmp_path):
     path = tmp_path / "parallel.db"

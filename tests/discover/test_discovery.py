@@ -191,3 +191,37 @@ def test_resume_needs_a_run_and_a_foreign_database_is_left_alone(tmp_path):
     tables = sqlite3.connect(tmp_path / "foreign" / "run.db").execute(
         "SELECT name FROM sqlite_master").fetchall()
     assert tables == [("notes",)]
+
+
+def _outcomes(out: Path) -> list[tuple]:
+    """Every candidate's slot, program, outcome and original (by slot), in slot order."""
+    store = RunStore(out / "run.db")
+    records = store.candidates()
+    store.close()
+    slot_of = {r.id: (r.generation, r.slot) for r in records}
+    return sorted((r.generation, r.slot, r.code_hash, r.status, r.fitness,
+                   slot_of.get(r.duplicate_of)) for r in records)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_parallel_evaluation_scores_exactly_what_one_worker_scores(tmp_path, executor):
+    """Candidates evaluated two at a time (a local pool, or Ray tasks) give the same
+    records and population as one after another, identical programs in one generation
+    included (slots 0 and 2 write the same code; slot 3 a failing one)."""
+    if executor == "ray":
+        pytest.importorskip("ray")
+    order = ["fisher", "hawq", "fisher", "raises", "gradient", "size"]
+    runs = {}
+    for workers, kind in ((1, "local"), (2, executor)):
+        out = tmp_path / f"{kind}-{workers}"
+        with FakeOpenAI(in_order(order)) as server:
+            backend = OpenAIBackend("fake", base_url=server.base_url)
+            discover(_config(out, generations=2, population=4, children=3, executor=kind,
+                             workers=workers), backend=backend, final_check=False)
+        runs[workers] = (_outcomes(out), _population(out))
+    (serial, serial_population), (parallel, parallel_population) = runs[1], runs[2]
+    assert parallel == serial
+    assert [p[1:] for p in parallel_population] == [p[1:] for p in serial_population]
+    assert serial[2][-1] == (0, 0), "slot 2 is a copy of slot 0, evaluated once"
+    assert serial[3][3] == "error"

@@ -17,6 +17,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +31,11 @@ from tapq.discover.llm_cache import CachedBackend, ResponseCache
 from tapq.discover.population import Member, select_parents, survivors
 from tapq.discover.prompting import (STOP, Parent, Strategy, TaskContext, all_strategies,
                                      build_messages, task_context)
-from tapq.discover.sandbox import Sandbox, SandboxLimits, save_stats_for_sandbox
+from tapq.discover.sandbox import SandboxLimits, SandboxResult, save_stats_for_sandbox
+from tapq.discover.sandbox_job import SandboxJob
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
 from tapq.errors import TapqError
+from tapq.executors import Executor, make_executor
 from tapq.progress import StepBar
 from tapq.proxies.fitness import config_scores, fitness
 from tapq.proxies.scoring import bench_for_scoring
@@ -64,6 +67,12 @@ class DiscoverConfig:
         replay: a finished run's folder: answer every request from its LLM cache (an
             exact replay without the LLM; a request it never made is an error).
         limits: sandbox limits per candidate.
+        executor: where candidates are evaluated: ``local`` or ``ray`` (tapq.executors).
+        workers: local worker processes evaluating candidates (1: one after another, in
+            this process's sandbox), or the CPUs of a private local Ray instance.
+        ray_address: the Ray cluster to evaluate on (``ray`` only).
+    The executor settings change where candidates run, never what they score, so a run
+    may be resumed with other ones.
     """
 
     bench: Path = DEFAULT_BENCH
@@ -82,6 +91,9 @@ class DiscoverConfig:
     repair_rate: float = 0.25
     replay: Path | None = None
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
 
     def resume_key(self) -> dict:
         values = dataclasses.asdict(self)
@@ -94,7 +106,7 @@ class _Search:
     """What one generation needs: the benchmark data, the sandbox and the prompt context."""
 
     data: BenchData
-    sandbox: Sandbox
+    job: SandboxJob
     context: TaskContext
 
 
@@ -154,6 +166,8 @@ class Discovery:
     def __init__(self, config: DiscoverConfig, resume: bool = False,
                  backend: LLMBackend | None = None):
         self.config = config
+        self.executor: Executor = make_executor(config.executor, config.workers,
+                                                config.ray_address)  # starts nothing yet
         out = Path(config.out)
         if resume and not (out / RUN_DB).is_file():
             raise TapqError(f"nothing to resume: {out} holds no run ({RUN_DB} is missing)")
@@ -189,7 +203,8 @@ class Discovery:
                                else 1.0)
         self.store.set_meta(llm=self.llm.name, layers=[s.name for s in stats],
                             bit_choices=data.bit_choices, noise_ceiling_iso=ceiling)
-        return _Search(data, Sandbox(stats_path, data.bit_choices, self.config.limits), context)
+        job = SandboxJob.from_file(stats_path, data.bit_choices, self.config.limits)
+        return _Search(data, job, context)
 
     # ----------------------------------------------------------------- the loop
     def run(self) -> list[GenerationRecord]:
@@ -215,12 +230,12 @@ class Discovery:
         best = max([m.fitness for m in self.population], default=float("-inf"))
         failures = [c for c in self.store.candidates("generation = ? AND fitness IS NULL AND "
                                                      "code IS NOT NULL", (generation - 1,))]
+        missing = [slot for slot in range(slots) if slot not in stored]
         with StepBar(slots, self._label(generation, best), completed=len(stored)) as bar:
-            for slot in range(slots):
-                if slot not in stored:
-                    stored[slot] = self._candidate(generation, slot, failures)
-                    best = max(best, stored[slot].fitness)
-                    bar.advance(self._label(generation, best))
+            for record in self._produce(generation, missing, failures):
+                stored[record.slot] = record
+                best = max(best, record.fitness)
+                bar.advance(self._label(generation, best))
         records = [stored[s] for s in range(slots)]
         loss = self.controller.update([(r.strategy, r.fitness) for r in records])
         self.population = survivors(self.population + [self._member(r) for r in records],
@@ -241,7 +256,8 @@ class Discovery:
 
     @staticmethod
     def _member(record: CandidateRecord) -> Member:
-        return Member(record.id, record.fitness, record.generation, record.code_hash or "")
+        return Member(record.id, record.fitness, record.generation, record.code_hash or "",
+                      record.slot)
 
     # ------------------------------------------------------------ one candidate
     def _choose(self, generation: int, slot: int,
@@ -264,8 +280,57 @@ class Discovery:
         members = select_parents(self.population, count, rng)
         return strategy, [self.store.candidate(m.id) for m in members]
 
-    def _candidate(self, generation: int, slot: int,
-                   failures: list[CandidateRecord]) -> CandidateRecord:
+    def _produce(self, generation: int, slots: list[int],
+                 failures: list[CandidateRecord]) -> Iterator[CandidateRecord]:
+        """Ask the LLM for every slot in `slots`, evaluate the new programs on the
+        executor and store each record as soon as it is complete; yields the records.
+
+        The LLM is asked one slot after another (each request is cached in the run, so a
+        killed run asks nothing twice). With one local worker each program is evaluated
+        before the next slot is asked, exactly in slot order; otherwise all of a
+        generation's programs are evaluated in parallel and stored as they finish. A
+        program already evaluated (in an earlier slot or generation) is not run again.
+        """
+        ready: list[CandidateRecord] = []          # complete, not yet stored
+        waiting: dict[str, list[CandidateRecord]] = {}  # code hash -> drafts to evaluate
+        sent: list[str] = []                       # the hash of each program sent out
+
+        def programs():
+            for slot in slots:
+                record = self._draft(generation, slot, failures)
+                if record.code_hash is None:       # no program in the answer
+                    ready.append(record)
+                elif record.code_hash in waiting:  # identical to one being evaluated
+                    waiting[record.code_hash].append(record)
+                elif (original := self.store.first_with_hash(record.code_hash)) is not None:
+                    ready.append(_copy_outcome(record, original))
+                else:
+                    waiting[record.code_hash] = [record]
+                    sent.append(record.code_hash)
+                    yield record.code
+
+        def flush():
+            while ready:
+                yield self._store(ready.pop(0))
+
+        try:
+            for index, result in self.executor.map_unordered(self.search.job, programs(),
+                                                             chunk=1):
+                yield from flush()
+                original, *copies = waiting.pop(sent[index])
+                self._fill(original, result)
+                yield self._store(original)
+                for copy in copies:
+                    yield self._store(_copy_outcome(copy, original))
+        except Exception:
+            for record in ready:  # complete already: keep them for --resume
+                self._store(record)
+            raise
+        yield from flush()
+
+    def _draft(self, generation: int, slot: int,
+               failures: list[CandidateRecord]) -> CandidateRecord:
+        """Slot `slot`'s candidate as the LLM answered, not yet evaluated."""
         strategy, parents = self._choose(generation, slot, failures)
         messages = build_messages(strategy, [Parent(p.thought, p.code or "", p.fitness,
                                                     p.error) for p in parents],
@@ -274,31 +339,23 @@ class Discovery:
         answer = self.llm.complete(messages, self.config.temperature, self.config.max_tokens,
                                    seed=request_seed, stop=STOP)
         parsed = parse_answer(answer.text)
-        record = CandidateRecord(
+        return CandidateRecord(
             generation, slot, strategy.operator, strategy.hint, [p.id for p in parents],
-            messages, answer.text, parsed.thought, parsed.code, None, "no-code",
+            messages, answer.text, parsed.thought, parsed.code,
+            code_hash(parsed.code) if parsed.code is not None else None, "no-code",
             parsed.error, float("-inf"), prompt_tokens=answer.prompt_tokens,
             completion_tokens=answer.completion_tokens, llm_seconds=answer.seconds,
             cached=answer.cached)
-        if parsed.code is not None:
-            self._score(record, parsed.code)
-        self.store.add_candidate(record)
-        log.info("g%d s%d %s: %s %s", generation, slot, strategy.key, record.status,
-                 f"{record.fitness:.4f}" if math.isfinite(record.fitness) else record.error)
+
+    def _store(self, record: CandidateRecord) -> CandidateRecord:
+        record.id = self.store.add_candidate(record)
+        log.info("g%d s%d %s: %s %s", record.generation, record.slot, record.strategy,
+                 record.status, f"{record.fitness:.4f}" if math.isfinite(record.fitness)
+                 else record.error)
         return record
 
-    def _score(self, record: CandidateRecord, code: str) -> None:
-        """Fill in status, fitness and metrics: from the first identical program when
-        there is one (identical code is evaluated once), else from the sandbox."""
-        record.code_hash = code_hash(code)
-        original = self.store.first_with_hash(record.code_hash)
-        if original is not None:
-            record.duplicate_of = original.id
-            record.status, record.error, record.fitness = (original.status, original.error,
-                                                           original.fitness)
-            record.metrics, record.table = original.metrics, original.table
-            return
-        result = self.search.sandbox.table(code)
+    def _fill(self, record: CandidateRecord, result: SandboxResult) -> None:
+        """Status, fitness and metrics of `record` from its sandbox result."""
         record.eval_seconds = result.seconds
         record.status = result.status
         if result.status != "ok":
@@ -312,4 +369,14 @@ class Discovery:
             record.fitness = float("-inf")
 
     def close(self) -> None:
+        self.executor.close()
         self.store.close()
+
+
+def _copy_outcome(record: CandidateRecord, original: CandidateRecord) -> CandidateRecord:
+    """`record`, a program identical to `original`, with `original`'s outcome."""
+    record.duplicate_of = original.id
+    record.status, record.error, record.fitness = (original.status, original.error,
+                                                   original.fitness)
+    record.metrics, record.table = original.metrics, original.table
+    return record

@@ -22,6 +22,12 @@ class Member:
     fitness: float
     generation: int
     code_hash: str
+    slot: int = 0
+
+    def rank_key(self) -> tuple[float, int, int]:
+        """Fitter first; among equals the younger (later generation, later slot). Slots,
+        not ids: candidates evaluated in parallel are stored in completion order."""
+        return self.fitness, self.generation, self.slot
 
 
 def survivors(members: list[Member], size: int) -> list[Member]:
@@ -31,10 +37,9 @@ def survivors(members: list[Member], size: int) -> list[Member]:
         if not math.isfinite(m.fitness):
             continue
         kept = best.get(m.code_hash)
-        if kept is None or (m.fitness, m.generation, m.id) > (kept.fitness, kept.generation,
-                                                               kept.id):
+        if kept is None or m.rank_key() > kept.rank_key():
             best[m.code_hash] = m
-    ranked = sorted(best.values(), key=lambda m: (m.fitness, m.generation, m.id), reverse=True)
+    ranked = sorted(best.values(), key=Member.rank_key, reverse=True)
     return ranked[:size]
 
 
@@ -42,7 +47,7 @@ def select_parents(population: list[Member], count: int, rng: np.random.Generato
                    pressure: float = 2.0) -> list[Member]:
     """`count` distinct parents drawn with probability proportional to exp(-rank / T),
     T = len(population) / pressure; fewer if the population is smaller."""
-    ranked = sorted(population, key=lambda m: (m.fitness, m.generation, m.id), reverse=True)
+    ranked = sorted(population, key=Member.rank_key, reverse=True)
     if not ranked:
         return []
     weights = np.exp(-np.arange(len(ranked)) * pressure / len(ranked))
