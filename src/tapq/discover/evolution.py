@@ -16,8 +16,8 @@ import dataclasses
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
