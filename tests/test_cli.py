@@ -1,7 +1,10 @@
 """The command line as a user meets it: real processes, real exit codes."""
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -78,3 +81,31 @@ def test_every_command_help_has_an_example():
                     "proxy list", "proxy eval", "allocate", "compare", "discover", "report"):
         result = tapq(*command.split(), "--help")
         assert result.returncode == 0 and "example: tapq " + command in result.stdout
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_one_line_and_keeps_what_was_measured(tmp_path):
+    path = tmp_path / "stopped.db"
+    command = [sys.executable, "-m", "tapq.cli", "--quiet", "bench", "build", "--model",
+               "digits-cnn", "--out", str(path), "--configs", "40", "--ptq", "rtn",
+               "--repeat", "0", "--bits", "2,4,8", "--calib-size", "64"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    count, deadline = 0, time.time() + 120
+    while count < 5 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.05)
+        try:
+            with sqlite3.connect(path) as db:
+                count = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+        except sqlite3.OperationalError:
+            pass
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == [stderr.strip()] and "Traceback" not in stderr
+    assert "interrupted; finished results are kept" in stderr
+    with sqlite3.connect(path) as db:
+        kept = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert 5 <= kept < 40 + 15
+    subprocess.run(command, check=True, timeout=300)  # the rerun finishes the job
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 40 + 15

@@ -499,6 +499,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TapqError as error:
         print(f"tapq: error: {_one_line(error)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Every result is committed as it is made (benchmarks, discovery runs) and every
+        # output file is renamed into place, so stopping loses only the work in flight.
+        print("tapq: interrupted; finished results are kept (rerun the same command, or "
+              "add --resume for discover)", file=sys.stderr)
+        return 130
     return 0
 
 
