@@ -68,3 +68,16 @@ def test_weights_that_do_not_fit(tmp_path):
     torch.save(load_model("digits-cnn").state_dict(), tmp_path / "digits.pt")
     with pytest.raises(TapqError, match="do not fit"):
         load_model("mnist-cnn", str(tmp_path / "digits.pt"))
+
+
+def test_a_pickled_whole_model_loads_only_when_trusted(tmp_path, monkeypatch):
+    """Unpickling Python objects can run any code: refused unless TAPQ_TRUST_WEIGHTS=1."""
+    whole = load_model("digits-cnn")
+    torch.save(whole, tmp_path / "whole.pt")
+    monkeypatch.delenv("TAPQ_TRUST_WEIGHTS", raising=False)
+    with pytest.raises(TapqError, match="pickled Python objects.*TAPQ_TRUST_WEIGHTS=1"):
+        load_model("digits-cnn", str(tmp_path / "whole.pt"))
+    monkeypatch.setenv("TAPQ_TRUST_WEIGHTS", "1")
+    loaded = load_model("digits-cnn", str(tmp_path / "whole.pt"))
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(),
+                                                 whole.state_dict().values()))

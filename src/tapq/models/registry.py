@@ -4,14 +4,16 @@ A spec is either
 - a built-in name (``mnist-cnn``, the embedded default, or ``digits-cnn``), whose weights
   ship inside the package and are retrained by a seeded script if missing; or
 - ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable
-  returning an ``nn.Module``, with weights from ``--weights PATH`` (a state dict or a
-  whole pickled module).
+  returning an ``nn.Module``, with weights from ``--weights PATH``: a state dict, or a
+  whole pickled module when ``TAPQ_TRUST_WEIGHTS=1`` says the file is trusted (unpickling
+  runs code).
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import os
+import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +29,7 @@ from tapq.models.train import TrainConfig, train_from_seed
 from tapq.outputs import atomic_path
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
+TRUST_WEIGHTS = "TAPQ_TRUST_WEIGHTS"  # =1: --weights may unpickle Python objects
 
 
 @dataclass(frozen=True)
@@ -126,11 +129,28 @@ def _first_mismatch(error: Exception) -> str:
     return detail[:300]
 
 
+def _load_trusted(path: str):
+    """A checkpoint holding Python objects (e.g. a whole pickled model): unpickling it
+    can run any code, so only when the user says the file is trusted."""
+    if os.environ.get(TRUST_WEIGHTS) != "1":
+        raise TapqError(f"weights {path} hold pickled Python objects (a whole model?), and "
+                        "loading them can run arbitrary code; save a state_dict instead, or "
+                        f"set {TRUST_WEIGHTS}=1 if you trust the file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise TapqError(f"cannot read weights {path}: {_one_line(error)}") from None
+
+
 def _load_weights(model: nn.Module, path: str) -> nn.Module:
     if not Path(path).is_file():
         raise TapqError(f"weights file not found: {path}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights only load failed" not in str(error).lower():
+            raise TapqError(f"cannot read weights {path}: {_one_line(error)}") from None
+        state = _load_trusted(path)
     except Exception as error:  # a corrupt or foreign file: say so in one line
         raise TapqError(f"cannot read weights {path}: {_one_line(error)}") from None
     if isinstance(state, nn.Module):
