@@ -39,12 +39,14 @@ def _load(spec: DataSpec, name: str) -> DatasetSplits:
         from tapq.data.imagefolder import load_imagefolder
 
         return load_imagefolder(spec)
-    if spec.kind == "builtin":
-        data = BUILTIN_DATASETS[spec.source]()
+    if name != spec.source:  # subsets of the whole, which is loaded (and memoised) once
+        data = load_data(spec.source)
+    elif spec.kind == "builtin":
+        return BUILTIN_DATASETS[spec.source]()
     else:
         from tapq.data.factory import load_factory_data
 
-        data = load_factory_data(spec.source, name)
+        return load_factory_data(spec.source, name)
     parts = {key[:-2]: _subset(spec, key, getattr(data, key[:-2])) for key in SIZE_KEYS}
     return replace(data, name=name, **parts)
 
