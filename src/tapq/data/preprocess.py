@@ -126,8 +126,9 @@ def decode_image(path: Path, options: ImageOptions) -> np.ndarray:
         with Image.open(path) as image:
             image = image.convert("L" if options.gray else "RGB")  # decodes the whole file
     except Exception as error:  # Pillow raises many types for a damaged file
-        raise TapqError(f"cannot decode image {path}: {type(error).__name__}: "
-                        f"{' '.join(str(error).split())[:200]}") from None
+        detail = " ".join(str(error).split())
+        detail = "" if str(path) in detail else f": {detail[:200]}"  # no path twice
+        raise TapqError(f"cannot decode image {path}: {type(error).__name__}{detail}") from None
     if options.resize:
         width, height = image.size
         # Shorter side to `resize`, the longer one scaled and truncated (as torchvision).
