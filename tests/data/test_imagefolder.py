@@ -85,6 +85,8 @@ def test_second_load_reads_the_cache_without_decoding(flat_folder, monkeypatch):
     ("empty_class", SMALL, "holds no images"),
     ("corrupt", SMALL, "cannot decode image"),
     ("val_only_class", SMALL, "val/ has classes that train/ lacks: zebra"),
+    ("train_without_val", SMALL, "has train/ but not both train/ and val/"),
+    ("two_images", SMALL, "class square has 2 image(s); each needs at least 3"),
     ("ok", SMALL + "&eval_n=13", "eval_n=13 asks for more images than its eval split holds"),
     ("ok", "resize=abc", "resize='abc'"),
     ("ok", SMALL + "&colour=1", "unknown option 'colour'"),
@@ -99,6 +101,11 @@ def test_mistakes_are_one_line_errors(flat_folder, imagenet_folder, setup, optio
         root.mkdir()
     elif setup == "empty_class":
         (flat_folder / "zebra").mkdir()
+    elif setup == "train_without_val":
+        (flat_folder / "train").mkdir()
+    elif setup == "two_images":
+        for path in sorted((flat_folder / "square").glob("0*"))[2:]:
+            path.unlink()
     elif setup == "corrupt":
         (flat_folder / "square" / "03.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     elif setup == "val_only_class":
