@@ -115,6 +115,31 @@ CASES: list[Case] = [
           "a model factory that raises", "model factory 'models.py:boom' failed"),
     _case("quantize-factory-syntax-error", "quantize --model badsyntax.py:build --data "
           "digits --bits 4", "a model file with a syntax error", "cannot import"),
+    # --- users' data: every mistake in --data and the subset flags --------------------------
+    _case("quantize-data-imagefolder-missing", "quantize --model digits-cnn --data "
+          "imagefolder:nodir --bits 4", "an image folder that does not exist",
+          "image folder not found: nodir"),
+    _case("quantize-data-imagefolder-empty", "quantize --model digits-cnn --data "
+          "imagefolder:adir --bits 4", "an empty image folder", "holds no class folders"),
+    _case("quantize-data-imagefolder-corrupt", "quantize --model digits-cnn --data "
+          "imagefolder:corruptimages --bits 4", "an image folder holding a broken PNG",
+          "cannot decode image corruptimages/cat/"),
+    _case("quantize-eval-n-0", "quantize --model digits-cnn --bits 4 --eval-n 0",
+          "an empty evaluation subset", "--eval-n must be at least 1"),
+    _case("layers-data-option-not-a-number", "layers --model digits-cnn --data "
+          "imagefolder:adir?resize=abc", "an image option that is not a number",
+          "resize='abc'"),
+    _case("layers-data-unknown-option", "layers --model digits-cnn --data digits?colour=1",
+          "an option the data source does not take", "unknown option 'colour'"),
+    _case("allocate-data-unknown-factory", "allocate --model digits-cnn --proxy size "
+          "--budget avg-bits=4 --data userdata.py:nosuch", "a data factory the file lacks",
+          "has no callable 'nosuch'"),
+    _case("compare-data-factory-junk", "compare --model digits-cnn --budget avg-bits=4 "
+          "--proxies size --data userdata.py:junk", "a data factory returning a list",
+          "returned list"),
+    _case("bench-build-eval-n-too-many", "bench build --model digits-cnn --out new.db "
+          "--eval-n 5000", "more evaluation examples than the data holds",
+          "more examples than its eval split holds", out="new.db"),
     # --- layers -----------------------------------------------------------------------------
     _case("layers-missing-module", "layers --model nosuchpkg.nets:build --data digits",
           "a factory in a package that is not installed", "cannot import 'nosuchpkg.nets'"),
@@ -266,6 +291,10 @@ def make_fixtures(folder: Path) -> None:
     (folder / "models.py").write_text(MODELS_PY)
     (folder / "badsyntax.py").write_text("def build(:\n    pass\n")
     (folder / "afile.txt").write_text("a file, not a folder\n")
+    (folder / "userdata.py").write_text("def junk():\n    return [1, 2, 3]\n")
+    (folder / "corruptimages" / "cat").mkdir(parents=True)
+    for i in range(3):
+        (folder / "corruptimages" / "cat" / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
     (folder / "adir").mkdir()
     (folder / "emptyrun").mkdir()
     corrupt = folder / "corruptrun"

@@ -174,7 +174,12 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mnist-cnn",
                         help="built-in name or package.module:factory (default mnist-cnn)")
     parser.add_argument("--weights", help="weights file (state dict) for the model")
-    parser.add_argument("--data", help="dataset (mnist, digits); default: the model's own")
+    parser.add_argument("--data", help="dataset: mnist, digits, imagefolder:PATH[?OPTIONS] "
+                        "or package.module:factory / file.py:factory; default: the model's own")
+    parser.add_argument("--calib-n", type=int, metavar="N", help="use a seeded, "
+                        "class-stratified subset of N calibration examples")
+    parser.add_argument("--eval-n", type=int, metavar="N", help="evaluate on a seeded, "
+                        "class-stratified subset of N evaluation examples")
 
 
 def _add_budget_args(parser: argparse.ArgumentParser) -> None:
@@ -290,11 +295,26 @@ def _qat_epochs(args: argparse.Namespace) -> int:
     return args.epochs if args.finetune == "qat" else 0
 
 
+def _data_spec(args: argparse.Namespace) -> str | None:
+    """The canonical data spec of --data (or the model's own) with --calib-n / --eval-n
+    folded in, so that every process and the benchmark metadata see the same string."""
+    from tapq.data import DataSpec
+    from tapq.models import default_data_for
+
+    for flag, value in (("--calib-n", args.calib_n), ("--eval-n", args.eval_n)):
+        if value is not None and value < 1:
+            raise TapqError(f"{flag} must be at least 1")
+    spec = args.data or default_data_for(args.model)
+    if spec is None:
+        return None
+    return DataSpec.parse(spec).with_sizes(args.calib_n, args.eval_n).format()
+
+
 def _load(args: argparse.Namespace):
     from tapq.data import load_data
-    from tapq.models import check_fits, default_data_for, load_model
+    from tapq.models import check_fits, load_model
 
-    data_spec = args.data or default_data_for(args.model)
+    data_spec = _data_spec(args)  # a bad data spec fails before the model loads
     if data_spec is None and ":" in args.model:
         raise TapqError(f"--data is required for user model {args.model!r}")
     model = load_model(args.model, args.weights)
@@ -435,7 +455,7 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
 
     if args.bench_command == "build":
         bits = tuple(_bit_list(args.bits))
-        spec = BenchSpec(model=args.model, weights=args.weights, data=args.data,
+        spec = BenchSpec(model=args.model, weights=args.weights, data=_data_spec(args),
                          configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
                          seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
         if args.workers < 1:

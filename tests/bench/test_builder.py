@@ -165,3 +165,18 @@ def test_info_on_a_missing_or_foreign_file(tmp_path):
     junk.write_text("this is not sqlite" * 100)
     with pytest.raises(TapqError, match="not a tapq benchmark"):
         BenchStore(junk)
+
+
+def test_data_subsets_reach_the_workers_the_metadata_and_the_resume_check(tmp_path):
+    spec = BenchSpec(model="digits-cnn", data="digits?eval_n=120&calib_n=64", configs=4,
+                     ptq="rtn", repeat=0, bits=(4, 8), calib_size=32, layer_sensitivity=False)
+    path = tmp_path / "subset.db"
+    store = build_bench(spec, path, workers=2)  # workers load the data from the spec string
+    meta = store.meta()
+    store.close()
+    assert meta["data"] == "digits?calib_n=64&eval_n=120" and meta["eval_size"] == 120
+    accuracies = [row[2] for row in _rows(path)]
+    assert all(abs(a * 120 - round(a * 120)) < 1e-3 for a in accuracies)  # 120 images
+    build_bench(replace(spec, data="digits?calib_n=64&eval_n=120"), path).close()  # resumes
+    with pytest.raises(TapqError, match="different settings"):
+        build_bench(replace(spec, data="digits?eval_n=100&calib_n=64"), path)

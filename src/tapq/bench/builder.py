@@ -25,6 +25,7 @@ import torch
 from tapq.bench.sampling import average_bits, sample_configs
 from tapq.bench.store import BenchStore, ConfigRow, ResultRow
 from tapq.data import DatasetSplits, load_data
+from tapq.data.spec import canonical
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.executors import Executor, LocalExecutor
@@ -83,7 +84,7 @@ def _check(spec: BenchSpec) -> str:
     data = spec.data or default_data_for(spec.model)
     if data is None:
         raise TapqError(f"--data is required for user model {spec.model!r}")
-    return data
+    return canonical(data)  # one spelling, so that resuming compares like with like
 
 
 # ---- measurement, in this process or in a worker -------------------------------------

@@ -15,7 +15,6 @@ from collections.abc import Callable
 import numpy as np
 
 from tapq.data.splits import DatasetSplits, make_splits
-from tapq.errors import TapqError
 
 SPLIT_SEED = 0
 
@@ -38,17 +37,3 @@ def _digits() -> DatasetSplits:
 
 
 BUILTIN_DATASETS: dict[str, Callable[[], DatasetSplits]] = {"mnist": _mnist, "digits": _digits}
-_cache: dict[str, DatasetSplits] = {}
-
-
-def load_data(spec: str) -> DatasetSplits:
-    """Load a dataset by spec: one of the built-in names (``mnist``, ``digits``).
-
-    Results are memoised per process because the splits are immutable.
-    """
-    if spec not in BUILTIN_DATASETS:
-        raise TapqError(f"unknown data spec {spec!r}; built-in datasets: "
-                        f"{', '.join(sorted(BUILTIN_DATASETS))}")
-    if spec not in _cache:
-        _cache[spec] = BUILTIN_DATASETS[spec]()
-    return _cache[spec]

@@ -71,6 +71,24 @@ def stratified_split(labels: np.ndarray, counts: tuple[int, int, int], seed: int
     return tuple(np.sort(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
+def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of `n` of the examples, each class keeping its share of `labels`.
+
+    A subset that shifts the class balance would measure accuracy on another task than the
+    full split: each class gets n * (its share) examples, rounded by largest remainder,
+    chosen by a seeded permutation within the class. Requires n <= len(labels).
+    """
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = n * counts / counts.sum()
+    quota = np.floor(exact).astype(int)
+    by_remainder = np.argsort(-(exact - quota), kind="stable")
+    quota[by_remainder[:n - quota.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(labels == label))[:q]
+              for label, q in zip(classes, quota)]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+
+
 def make_splits(name: str, images: np.ndarray, labels: np.ndarray,
                 counts: tuple[int, int, int], seed: int) -> DatasetSplits:
     """Split (N, C, H, W) images into fixed stratified splits, normalised by train statistics."""

@@ -10,8 +10,6 @@ A spec is either
 """
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import pickle
 import re
@@ -27,6 +25,8 @@ from tapq.errors import TapqError
 from tapq.models.nets import DigitsCNN, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
 from tapq.outputs import atomic_path
+from tapq.user_code import import_callable
+from tapq.user_code import one_line as _one_line
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 TRUST_WEIGHTS = "TAPQ_TRUST_WEIGHTS"  # =1: --weights may unpickle Python objects
@@ -81,40 +81,7 @@ def _load_builtin(name: str) -> nn.Module:
 
 
 def _import_factory(spec: str) -> Callable[[], nn.Module]:
-    module_name, _, attr = spec.rpartition(":")
-    if not module_name or not attr:
-        raise TapqError(f"model spec {spec!r} names no module or no factory: use "
-                        "'package.module:factory' or 'path/to/file.py:factory'")
-    # Importing runs the user's module: any exception it raises is their input, not a
-    # tapq bug, so it becomes one line (with the failing line for a syntax error).
-    try:
-        if module_name.endswith(".py"):
-            path = Path(module_name)
-            if not path.is_file():
-                raise TapqError(f"model file not found: {path}")
-            module_spec = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
-            module_spec.loader.exec_module(module)  # type: ignore[union-attr]
-        else:
-            module = importlib.import_module(module_name)
-    except TapqError:
-        raise
-    except Exception as error:
-        raise TapqError(f"cannot import {module_name!r} for model spec {spec!r}: "
-                        f"{_one_line(error)}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise TapqError(f"{module_name!r} has no callable {attr!r} (model spec {spec!r})")
-    return factory
-
-
-def _one_line(error: BaseException) -> str:
-    """``Type: message`` of an exception on one line (a SyntaxError keeps its line number)."""
-    if isinstance(error, SyntaxError):
-        where = f"{Path(error.filename or '?').name}, line {error.lineno}"
-        return f"SyntaxError: {error.msg} ({where})"
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}"[:300]
+    return import_callable(spec, "model")
 
 
 def _first_mismatch(error: Exception) -> str:
