@@ -115,7 +115,7 @@ def _load_weights(model: nn.Module, path: str) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" not in str(error).lower():
+        if "unsupported global" not in str(error).lower():  # not objects: a broken file
             raise TapqError(f"cannot read weights {path}: {_one_line(error)}") from None
         state = _load_trusted(path)
     except Exception as error:  # a corrupt or foreign file: say so in one line
