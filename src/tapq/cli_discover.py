@@ -79,7 +79,8 @@ def _config(args: argparse.Namespace):
                           generations=args.generations, population=args.population,
                           children=args.children, seed=args.seed, controller=args.controller,
                           temperature=args.temperature, max_tokens=args.max_tokens,
-                          replay=Path(args.replay) if args.replay else None)
+                          replay=Path(args.replay) if args.replay else None,
+                          device=str(args.device))
 
 
 def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
@@ -146,7 +147,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
         human = best_human(result.final)
-        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget)
+        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget,
+                             args.device)
     if args.json:
         print(json.dumps({**result.to_json(), "compare": [r.to_json() for r in rows]}))
         return

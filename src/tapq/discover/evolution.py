@@ -64,6 +64,8 @@ class DiscoverConfig:
         replay: a finished run's folder: answer every request from its LLM cache (an
             exact replay without the LLM; a request it never made is an error).
         limits: sandbox limits per candidate.
+        device: where the layer statistics are computed if not cached (not a resume
+            key: statistics agree across devices within float tolerance).
     """
 
     bench: Path = DEFAULT_BENCH
@@ -82,6 +84,7 @@ class DiscoverConfig:
     repair_rate: float = 0.25
     replay: Path | None = None
     limits: SandboxLimits = field(default_factory=SandboxLimits)
+    device: str = "cpu"
 
     def resume_key(self) -> dict:
         values = dataclasses.asdict(self)
@@ -177,7 +180,7 @@ class Discovery:
             self.store.set_meta(config=self.config.resume_key(), started=time.time())
 
     def _prepare(self, out: Path) -> _Search:
-        data, stats = bench_for_scoring(self.config.bench)
+        data, stats = bench_for_scoring(self.config.bench, self.config.device)
         bench = BenchStore(self.config.bench)
         try:
             ceiling = noise_ceiling_iso(bench)
