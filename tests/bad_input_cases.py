@@ -140,6 +140,12 @@ CASES: list[Case] = [
     _case("bench-build-eval-n-too-many", "bench build --model digits-cnn --out new.db "
           "--eval-n 5000", "more evaluation examples than the data holds",
           "more examples than its eval split holds", out="new.db"),
+    _case("quantize-device-cuda-absent", "quantize --model digits-cnn --bits 4 --device cuda:99",
+          "a CUDA device the machine lacks (on a CPU build: no CUDA at all); fails before "
+          "the model loads", "--device cuda:99: "),
+    _case("compare-device-unknown", "compare --model digits-cnn --budget avg-bits=4 "
+          "--proxies size --device tpu", "a device torch does not know",
+          "not a device; use cpu, cuda or cuda:N"),
     # --- layers -----------------------------------------------------------------------------
     _case("layers-missing-module", "layers --model nosuchpkg.nets:build --data digits",
           "a factory in a package that is not installed", "cannot import 'nosuchpkg.nets'"),

@@ -78,6 +78,7 @@ def _build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-discovery", action="store_true",
                       help="stop after the baseline proxies (no LLM)")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device_arg(demo)
 
     quantize = command("quantize", "Quantize a model (PTQ) and report accuracy, size, BitOps.")
     _add_model_args(quantize)
@@ -99,6 +100,7 @@ def _build_parser() -> argparse.ArgumentParser:
     quantize.add_argument("--save-model", metavar="FILE", help="save the quantized model "
                           "(state dict with the configuration embedded; tapq.load_quantized)")
     quantize.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device_arg(quantize)
 
     layers = command("layers", "List a model's quantizable layers with size and MACs.")
     _add_model_args(layers)
@@ -117,6 +119,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="PTQ the chosen configuration and report accuracy")
     allocate.add_argument("--out", help="write the bit configuration JSON here")
     allocate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_device_arg(allocate)
 
     compare = command("compare", "Several proxies at one budget, plus uniform precision and "
                       "the benchmark oracle, all measured.")
@@ -129,6 +132,7 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--sweep", action="store_true", help="one comparison per --budget "
                          "(a Pareto sweep) instead of all budgets at once")
     compare.add_argument("--json", action="store_true", help="print a JSON list")
+    _add_device_arg(compare)
 
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True,
@@ -146,6 +150,7 @@ def _build_parser() -> argparse.ArgumentParser:
     build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
     add_executor_arguments(build, "configurations")
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
+    _add_device_arg(build)
     info = command("bench info", "Counts, accuracy range, noise ceiling and splits of a "
                    "benchmark.", bench_commands)
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
@@ -154,6 +159,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     cli_discover.add_parser(command)
     cli_report.add_parser(command)
+    for name in ("discover", "report"):
+        _add_device_arg(commands.choices[name])
 
     proxy = commands.add_parser("proxy", help="List proxies and score them on a benchmark.")
     proxy_commands = proxy.add_subparsers(dest="proxy_command", required=True,
@@ -167,7 +174,15 @@ def _build_parser() -> argparse.ArgumentParser:
                           help="a built-in proxy or a file defining sensitivity(layer, bits); "
                           "repeatable")
     evaluate.add_argument("--json", action="store_true", help="print a JSON list")
+    _add_device_arg(evaluate)
     return parser
+
+
+def _add_device_arg(parser: argparse.ArgumentParser) -> None:
+    """``--device``, on every command that runs a model; checked in `main` before any work."""
+    parser.add_argument("--device", default="cpu", metavar="cpu|cuda|cuda:N",
+                        help="where models run (default cpu); data stays in host memory and "
+                        "moves a batch at a time")
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -246,7 +261,7 @@ def _cmd_allocate(args: argparse.Namespace, console: Console) -> None:
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
                     settings=_ptq_settings(args), pinned=pinned, tied=tied,
                     qat_epochs=_qat_epochs(args), model_spec=args.model,
-                    measure=measured, references=False)
+                    measure=measured, references=False, device=args.device)
     if args.out:
         row.result.config.save(args.out)
     if args.json:
@@ -271,7 +286,8 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> None:
                            else None)
     comparer = Comparer(model, data, proxies, bits=bits, a_bits=args.a_bits,
                         settings=_ptq_settings(args), pinned=pinned, tied=tied, bench=bench,
-                        qat_epochs=_qat_epochs(args), model_spec=args.model)
+                        qat_epochs=_qat_epochs(args), model_spec=args.model,
+                        device=args.device)
     # Several --budget flags are one combined budget; --sweep gives one table per budget.
     sweep = (pareto_sweep(comparer, budgets) if args.sweep
              else [(None, comparer.at(budgets))])
@@ -342,7 +358,7 @@ def _cmd_quantize(args: argparse.Namespace, console: Console) -> None:
     model, data = _load(args)
     settings = PTQSettings(weight_rounding=args.ptq, act_clipping=args.act_clipping,
                            calib_size=args.calib_size, calib_seed=args.calib_seed)
-    measurer = Measurer(model, data, settings)
+    measurer = Measurer(model, data, settings, args.device)
     if loaded is not None:
         config = loaded.validate(measurer.layer_names)
     else:
@@ -373,7 +389,8 @@ def _cmd_demo(args: argparse.Namespace, console: Console) -> None:
     from tapq.demo import DemoSettings, run_demo
 
     settings = DemoSettings(out=Path(args.out), discover=not args.no_discovery, llm=args.llm,
-                            generations=args.generations, population=args.population)
+                            generations=args.generations, population=args.population,
+                            device=str(args.device))
     if settings.discover:  # the discovery settings are checked before the first PTQ minute
         _check_demo_discovery(settings)
 
@@ -461,7 +478,7 @@ def _cmd_bench(args: argparse.Namespace, console: Console) -> None:
         if args.workers < 1:
             raise TapqError("--workers must be at least 1")
         with make_executor(args.executor, args.workers, args.ray_address) as executor:
-            build_bench(spec, args.out, executor=executor).close()
+            build_bench(spec, args.out, executor=executor, device=args.device).close()
         args.file, args.json = args.out, False
     store = BenchStore(args.file or DEFAULT_BENCH)
     try:
@@ -488,7 +505,7 @@ def _cmd_proxy(args: argparse.Namespace, console: Console) -> None:
         console.print(table)
         return
     bench = args.bench or DEFAULT_BENCH
-    results = evaluate_proxies(bench, args.proxy)
+    results = evaluate_proxies(bench, args.proxy, args.device)
     if args.json:
         print(json.dumps([r.to_json() for r in results]))
         return
@@ -514,6 +531,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # line buffering, or nothing shows until the end.
         sys.stdout.reconfigure(line_buffering=True)
     try:
+        if getattr(args, "device", None) is not None:  # no CUDA: fail before any work
+            from tapq.device import resolve_device
+
+            args.device = resolve_device(args.device)
         # Piped output is not wrapped at 80 columns: tables stay whole in files and logs.
         COMMANDS[args.command](args, Console(width=None if sys.stdout.isatty() else 160))
     except TapqError as error:

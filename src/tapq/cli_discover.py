@@ -86,7 +86,8 @@ def _config(args: argparse.Namespace):
                           temperature=args.temperature, max_tokens=args.max_tokens,
                           replay=Path(args.replay) if args.replay else None,
                           executor=args.executor, workers=args.workers,
-                          ray_address=args.ray_address)
+                          ray_address=args.ray_address,
+                          device=str(args.device))
 
 
 def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
@@ -153,7 +154,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
         human = best_human(result.final)
-        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget)
+        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget,
+                             args.device)
     if args.json:
         print(json.dumps({**result.to_json(), "compare": [r.to_json() for r in rows]}))
         return

@@ -36,6 +36,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         raise TapqError(f"--budget {args.budget} is outside 2..8 average bits")
     if args.out:  # before any figure is drawn or measured
         check_output_file(args.out, "--out")
-    result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget)
+    result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget,
+                          device=args.device)
     console.print(f"report: {result.html.resolve()} ({len(result.figures)} figures in "
                   f"{result.figures[0].parent if result.figures else '-'})")

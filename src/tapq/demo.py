@@ -20,6 +20,7 @@ from pathlib import Path
 from tapq.bench import DEFAULT_BENCH, BenchStore, bench_info
 
 from tapq.data import load_data
+from tapq.device import DeviceLike
 from tapq.measure import Measurer, QuantResult
 from tapq.models import DEFAULT_MODEL, default_data_for, load_model
 from tapq.progress import track
@@ -40,6 +41,7 @@ class DemoSettings:
         llm: LLM spec for discovery (``embedded`` runs offline).
         generations, population: size of the discovery run.
         budget: the allocation budget of the final comparison.
+        device: where models run (``cpu``, ``cuda``, ``cuda:N``).
     """
 
     out: Path = Path("tapq-demo")
@@ -48,6 +50,7 @@ class DemoSettings:
     generations: int = 3
     population: int = 6
     budget: str = DEMO_BUDGET
+    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ def run_demo(settings: DemoSettings = DemoSettings(),
     """The whole main job (see the module docstring). `on_step(stage, value)` is called as
     each stage finishes (``ptq``, ``bench``, ``baselines``, ``discovery``, ``compare``), so
     a caller can show results while the rest runs."""
-    rows = measure_uniform()
+    rows = measure_uniform(device=settings.device)
     on_step("ptq", rows)
     store = BenchStore(DEFAULT_BENCH)
     try:
@@ -93,7 +96,7 @@ def run_demo(settings: DemoSettings = DemoSettings(),
     finally:
         store.close()
     on_step("bench", info)
-    baselines = evaluate_proxies(DEFAULT_BENCH)
+    baselines = evaluate_proxies(DEFAULT_BENCH, device=settings.device)
     on_step("baselines", baselines)
     if not settings.discover:
         return DemoResult(rows, info, baselines, budget=settings.budget)
@@ -102,26 +105,29 @@ def run_demo(settings: DemoSettings = DemoSettings(),
     from tapq.discover.run import best_human, final_compare
 
     config = DiscoverConfig(bench=DEFAULT_BENCH, out=settings.out, llm=settings.llm,
-                            generations=settings.generations, population=settings.population)
+                            generations=settings.generations, population=settings.population,
+                            device=settings.device)
     found = discover(config, resume=(settings.out / RUN_DB).exists())
     on_step("discovery", found)
     compared = []
     if found.best_proxy is not None:
         compared = final_compare(DEFAULT_BENCH, [str(found.best_proxy), best_human(found.final)],
-                                 settings.budget)
+                                 settings.budget, settings.device)
     on_step("compare", compared)
     report = None
     if found.best_proxy is not None:
         from tapq.report import write_report
 
-        report = write_report(run=settings.out, budget=float(settings.budget.split("=")[1]))
+        report = write_report(run=settings.out, budget=float(settings.budget.split("=")[1]),
+                              device=settings.device)
     on_step("report", report)
     return DemoResult(rows, info, baselines, found, compared, settings.budget, report)
 
 
-def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[DemoRow]:
+def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8,
+                    device: DeviceLike = None) -> list[DemoRow]:
     """Measure full precision, W8A8 ... W2A8, and W2A8 with the first and last layer
-    pinned at 8 bits, under RTN and under AdaRound."""
+    pinned at 8 bits, under RTN and under AdaRound, on `device` (default CPU)."""
     model = load_model(model_spec)
     data = load_data(default_data_for(model_spec) or "mnist")
     rows: list[DemoRow] = []
@@ -129,7 +135,8 @@ def measure_uniform(model_spec: str = DEFAULT_MODEL, a_bits: int = 8) -> list[De
     measurers = {}
     for method, bits in track(jobs, "PTQ + evaluation"):
         if method not in measurers:
-            measurers[method] = Measurer(model, data, PTQSettings(weight_rounding=method))
+            measurers[method] = Measurer(model, data, PTQSettings(weight_rounding=method),
+                                         device)
         measurer = measurers[method]
         if not rows:
             fp = uniform_config(measurer.layer_names, FULL_PRECISION, FULL_PRECISION,

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from tapq.data import DatasetSplits
+from tapq.device import DeviceLike
 from tapq.evaluate import evaluate
 from tapq.quant import BitConfig, ModelCosts, PTQEngine, PTQSettings, measure_costs
 
@@ -37,10 +38,14 @@ class Measurer:
     """A model on a dataset, ready to measure any number of configurations."""
 
     def __init__(self, model: nn.Module, data: DatasetSplits,
-                 settings: PTQSettings | None = None) -> None:
+                 settings: PTQSettings | None = None,
+                 device: DeviceLike = None) -> None:
+        """PTQ and evaluation run on `device` (default CPU); the data stays on the CPU."""
         self.data = data
-        self.engine = PTQEngine(model, data.calib, settings)
-        self.costs: ModelCosts = measure_costs(self.engine.fp_model, data.calib.x[:1])
+        self.engine = PTQEngine(model, data.calib, settings, device)
+        self.device = self.engine.device
+        self.costs: ModelCosts = measure_costs(self.engine.fp_model,
+                                               data.calib.x[:1].to(self.device))
         self.fp_acc = evaluate(self.engine.fp_model, data.eval).accuracy
 
     @property

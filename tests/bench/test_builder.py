@@ -40,6 +40,7 @@ def test_build_stores_samples_repeats_and_layer_sensitivity(bench):
     assert 0.1 <= info["accuracy_min"] < info["accuracy_max"] <= 1.0
     meta = store.meta()
     assert meta["model_hash"] and meta["fp_accuracy"] > 0.97 and meta["spec"]["ptq"] == "rtn"
+    assert meta["devices"] == ["cpu"]  # where it was measured; not a resume key
     with sqlite3.connect(bench) as db:
         drops = db.execute("SELECT layer, bits, accuracy_drop FROM layer_sensitivity "
                            "WHERE bits = 8").fetchall()

@@ -106,3 +106,23 @@ def test_full_precision_is_identity():
     w = _weight()
     assert torch.equal(fake_quant_weight(w, torch.ones(16), 32), w)
     assert torch.equal(fake_quant_act(w, 1.0, 0, 32), w)
+
+
+def test_inference_on_cpu_is_the_in_place_path_bit_for_bit():
+    """What QuantLayer runs on the CPU is exactly the in-place reference (results stay
+    bit-identical); forcing the fused implementation gives exactly the fused op."""
+    from tapq.quant import quantizers
+
+    x = torch.randn(4, 8, 9, 9, generator=torch.Generator().manual_seed(5)) * 2
+    scale, zero = act_qparams(x.min().item(), x.max().item(), 8)
+    reference = (x * (1.0 / scale)).round().add(zero).clamp(0, 255).sub(zero).mul(scale)
+    assert quantizers.act_inference_impl(x.device) == "inplace"
+    with torch.inference_mode():
+        assert torch.equal(fake_quant_act(x, scale, zero, 8), reference)
+    fused = torch.fake_quantize_per_tensor_affine(x, scale, zero, 0, 255)
+    try:
+        quantizers.ACT_INFERENCE_IMPL["cpu"] = "fused"
+        with torch.inference_mode():
+            assert torch.equal(fake_quant_act(x, scale, zero, 8), fused)
+    finally:
+        quantizers.ACT_INFERENCE_IMPL["cpu"] = "inplace"

@@ -19,6 +19,7 @@ from tapq.allocate.budget import Budget
 from tapq.allocate.milp import allocate
 from tapq.bench.store import BenchStore
 from tapq.data import DatasetSplits
+from tapq.device import DeviceLike
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
@@ -104,15 +105,16 @@ class Comparer:
                  bits: Sequence[int] = (2, 3, 4, 6, 8), a_bits: int = 8,
                  settings: PTQSettings | None = None, pinned: dict[str, int] | None = None,
                  tied: Sequence[Sequence[str]] = (), bench: str | None = None,
-                 qat_epochs: int = 0, model_spec: str = "") -> None:
+                 qat_epochs: int = 0, model_spec: str = "", device: DeviceLike = None
+                 ) -> None:
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
         self.pinned, self.tied, self.bench = dict(pinned or {}), tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
         loaded = [load_proxy(p) for p in proxies]
-        self.measurer = Measurer(model, data, settings)
+        self.measurer = Measurer(model, data, settings, device)
         if bench:  # the oracle row comes last: check its benchmark before any work
             _open_bench_of(bench, self.measurer.layer_names).close()
-        stats = model_stats(model, data) if loaded else []
+        stats = model_stats(model, data, device) if loaded else []
         self.tables: dict[str, np.ndarray] = {}
         for name, proxy in loaded:
             try:
@@ -122,7 +124,7 @@ class Comparer:
 
     @classmethod
     def for_bench(cls, bench: str | Path, proxies: Sequence[str], ptq: str | None = None,
-                  oracle: bool = True) -> "Comparer":
+                  oracle: bool = True, device: DeviceLike = None) -> "Comparer":
         """A Comparer on a benchmark's own model, data, bit choices and PTQ (or `ptq`), with
         its oracle row unless ``oracle=False``: what a proxy buys on that ground truth."""
         from tapq.data import load_data
@@ -137,7 +139,8 @@ class Comparer:
         return cls(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
                    proxies, bits=spec["bits"], a_bits=spec["a_bits"],
                    settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),
-                   bench=str(bench) if oracle else None, model_spec=spec["model"])
+                   bench=str(bench) if oracle else None, model_spec=spec["model"],
+                   device=device)
 
     def at(self, budgets: Sequence[Budget], measure: bool = True, references: bool = True
            ) -> list[CompareRow]:

@@ -26,6 +26,7 @@ from tapq.bench.sampling import average_bits, sample_configs
 from tapq.bench.store import BenchStore, ConfigRow, ResultRow
 from tapq.data import DatasetSplits, load_data
 from tapq.data.spec import canonical
+from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.executors import Executor, LocalExecutor
@@ -89,17 +90,19 @@ def _check(spec: BenchSpec) -> str:
 
 # ---- measurement, in this process or in a worker -------------------------------------
 
-# Per process: the spec being measured and one PTQ engine per calibration seed, so each
-# (layer, bits) result is computed once per process however many configurations use it.
-# A worker (pool process or Ray task) sets them up on its first job of a spec.
+# Per process: the spec being measured, the device it runs on, and one PTQ engine per
+# calibration seed, so each (layer, bits) result is computed once per process however
+# many configurations use it. A worker (pool process or Ray task) sets them up on its
+# first job of a spec, loading the model and data itself.
 _engines: dict[int, tuple[PTQEngine, DatasetSplits, torch.Tensor]] = {}
 _spec: BenchSpec | None = None
+_device: str = "cpu"
 
 
-def _use_spec(spec: BenchSpec) -> None:
-    """Measure `spec` in this process from now on, with no engine cached yet."""
-    global _spec
-    _spec = spec
+def _use_spec(spec: BenchSpec, device: str = "cpu") -> None:
+    """Measure `spec` on `device` in this process from now on, with no engine cached."""
+    global _spec, _device
+    _spec, _device = spec, device
     _engines.clear()
 
 
@@ -107,7 +110,7 @@ def _engine(calib_seed: int) -> tuple[PTQEngine, DatasetSplits, torch.Tensor]:
     if calib_seed not in _engines:
         model = load_model(_spec.model, _spec.weights)
         data = load_data(_spec.data)
-        engine = PTQEngine(model, data.calib, _spec.ptq_settings(calib_seed))
+        engine = PTQEngine(model, data.calib, _spec.ptq_settings(calib_seed), _device)
         fp_log_probs = torch.log_softmax(evaluate(engine.fp_model, data.eval).logits, 1)
         _engines[calib_seed] = (engine, data, fp_log_probs)
     return _engines[calib_seed]
@@ -125,10 +128,11 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
                      time.perf_counter() - start)
 
 
-def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int]) -> ResultRow:
-    """One (configuration, calibration seed) of `spec`: what an executor runs."""
-    if _spec != spec:
-        _use_spec(spec)
+def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int], device: str = "cpu"
+                 ) -> ResultRow:
+    """One (configuration, calibration seed) of `spec` on `device`: what an executor runs."""
+    if _spec != spec or _device != device:
+        _use_spec(spec, device)
     return _measure(*job)
 
 
@@ -169,7 +173,7 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
 
 
 def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
-                executor: Executor | None = None) -> BenchStore:
+                executor: Executor | None = None, device: DeviceLike = None) -> BenchStore:
     """Build (or resume) the benchmark `spec` into the SQLite file `out`.
 
     Args:
@@ -179,9 +183,13 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
             `executor`.
         executor: where to measure (e.g. ``make_executor("ray")``); left open for the
             caller to close. None: a LocalExecutor of `workers`, closed at the end.
+        device: where each worker runs PTQ and evaluation (default CPU; several local
+            workers share one GPU). Not a resume key -- measurements agree across
+            devices within tolerance -- but every device used is in the metadata.
     Returns the open store.
     """
     spec = replace(spec, data=_check(spec), bits=tuple(sorted(spec.bits)))
+    device = str(resolve_device(device))
     runner = executor or LocalExecutor(workers)  # checks `workers`; starts nothing yet
     # Everything that can be checked without the model is checked before loading it, and
     # a refused `out` is left as it was (a new one is not even created).
@@ -191,7 +199,8 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
     _check_resumable(out, meta)
     store = BenchStore(out, create=True)
     old = store.meta()
-    store.set_meta({**meta, "started": old.get("started", time.time())})
+    store.set_meta({**meta, "started": old.get("started", time.time()),
+                    "devices": sorted({*old.get("devices", []), device})})
     store.add_configs(rows)
     samples = [r for r in rows if r.kind == "sample"]
     jobs = ([(r, spec.seed) for r in rows if r.kind == "layer"]
@@ -199,9 +208,9 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
             + [(r, spec.seed + 1) for r in samples[:spec.repeat]])
     done = store.done()
     jobs = [(r, s) for r, s in jobs if (r.id, s) not in done]
-    _use_spec(spec)  # a fresh cache for measuring in this process
+    _use_spec(spec, device)  # a fresh cache for measuring in this process
     try:
-        results = runner.map_unordered(partial(_measure_job, spec), jobs)
+        results = runner.map_unordered(partial(_measure_job, spec, device=device), jobs)
         for _, result in track(results, "measuring configurations", total=len(jobs)):
             store.add_result(result)
     finally:

@@ -71,8 +71,10 @@ class DiscoverConfig:
         workers: local worker processes evaluating candidates (1: one after another, in
             this process's sandbox), or the CPUs of a private local Ray instance.
         ray_address: the Ray cluster to evaluate on (``ray`` only).
-    The executor settings change where candidates run, never what they score, so a run
-    may be resumed with other ones.
+        device: where the layer statistics are computed if not cached (not a resume
+            key: statistics agree across devices within float tolerance).
+    The executor and device change where work runs, never what candidates score, so a
+    run may be resumed with other ones.
     """
 
     bench: Path = DEFAULT_BENCH
@@ -94,6 +96,7 @@ class DiscoverConfig:
     executor: str = "local"
     workers: int = 1
     ray_address: str | None = None
+    device: str = "cpu"
 
     def resume_key(self) -> dict:
         values = dataclasses.asdict(self)
@@ -191,7 +194,7 @@ class Discovery:
             self.store.set_meta(config=self.config.resume_key(), started=time.time())
 
     def _prepare(self, out: Path) -> _Search:
-        data, stats = bench_for_scoring(self.config.bench)
+        data, stats = bench_for_scoring(self.config.bench, self.config.device)
         bench = BenchStore(self.config.bench)
         try:
             ceiling = noise_ceiling_iso(bench)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tapq.device import DeviceLike
 from tapq.discover.evolution import DiscoverConfig, Discovery
 from tapq.discover.llm import LLMBackend
 from tapq.discover.results import RunSummary, summarize, write_outputs
@@ -75,7 +76,8 @@ def discover(config: DiscoverConfig, resume: bool = False,
             run.close()
         final = []
         if final_check and best is not None:
-            final = evaluate_proxies(config.bench, [str(best), *BASELINE_PROXIES])
+            final = evaluate_proxies(config.bench, [str(best), *BASELINE_PROXIES],
+                                     config.device)
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",
                                                 wall, best)
         return DiscoveryResult(out, summary, best, board, final, wall, llm)
@@ -84,13 +86,15 @@ def discover(config: DiscoverConfig, resume: bool = False,
         handler.close()
 
 
-def final_compare(bench: str | Path, proxies: list[str], budget: str = "avg-bits=3"):
+def final_compare(bench: str | Path, proxies: list[str], budget: str = "avg-bits=3",
+                  device: DeviceLike = None):
     """The proxies' allocations at `budget` on the benchmark's own model, PTQ as the
-    benchmark measured, beside uniform precision and the benchmark oracle (CompareRows)."""
+    benchmark measured (on `device`, default CPU), beside uniform precision and the
+    benchmark oracle (CompareRows)."""
     from tapq.allocate import Budget
     from tapq.allocate.workflow import Comparer
 
-    return Comparer.for_bench(bench, proxies).at([Budget.parse(budget)])
+    return Comparer.for_bench(bench, proxies, device=device).at([Budget.parse(budget)])
 
 
 def best_human(final: list) -> str:

@@ -19,6 +19,7 @@ from torch import nn
 from tapq.bench.analysis import BenchData, load_bench_data
 from tapq.bench.store import BenchStore
 from tapq.data import DatasetSplits, load_data
+from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.models import load_model
 from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
@@ -80,18 +81,19 @@ def table_of(proxy: Proxy | ProxyFile, stats: list[LayerStats],
     return proxy_table(stats, proxy, bit_choices)
 
 
-def model_stats(model: nn.Module, data: DatasetSplits) -> list[LayerStats]:
+def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None) -> list[LayerStats]:
     """Layer statistics of `model` on the fixed statistics batch of `data` (cached): the
-    same batch for benchmark scoring and for allocation, so a proxy sees the same thing."""
+    same batch for benchmark scoring and for allocation, so a proxy sees the same thing.
+    `device` is where they are computed when not cached (default CPU)."""
     batch = data.calib.subset(STATS_BATCH, STATS_SEED)
-    return collect_stats_cached(model, batch.x, batch.y)
+    return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device))
 
 
-def bench_stats(store: BenchStore) -> list[LayerStats]:
+def bench_stats(store: BenchStore, device: DeviceLike = None) -> list[LayerStats]:
     """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
     meta = store.meta()
     model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
-    stats = model_stats(model, load_data(meta["data"]))
+    stats = model_stats(model, load_data(meta["data"]), device)
     if [s.name for s in stats] != meta["layers"]:
         raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
     return stats
@@ -110,7 +112,8 @@ def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], da
     return fitness(name, scores, data.accuracy, data.avg_bits, data.is_val, ms)
 
 
-def bench_for_scoring(bench_path: str | Path) -> tuple[BenchData, list[LayerStats]]:
+def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None
+                      ) -> tuple[BenchData, list[LayerStats]]:
     """A benchmark's measured configurations and its model's statistics, or TapqError if
     it holds too few configurations to judge a proxy on."""
     store = BenchStore(bench_path)
@@ -119,15 +122,17 @@ def bench_for_scoring(bench_path: str | Path) -> tuple[BenchData, list[LayerStat
         if len(data.accuracy) < 10:
             raise TapqError(f"{bench_path} has only {len(data.accuracy)} measured "
                             "configurations; finish building it first")
-        return data, bench_stats(store)
+        return data, bench_stats(store, device)
     finally:
         store.close()
 
 
-def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None) -> list[Fitness]:
-    """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`."""
+def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None,
+                     device: DeviceLike = None) -> list[Fitness]:
+    """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`;
+    the statistics, if not cached, are computed on `device` (default CPU)."""
     proxies = [load_proxy(s) for s in (specs or list(BASELINE_PROXIES))]
-    data, stats = bench_for_scoring(bench_path)
+    data, stats = bench_for_scoring(bench_path, device)
     for layer in stats:  # quantize once up front, so no proxy's time includes it
         for bits in data.bit_choices:
             layer.quant(bits)

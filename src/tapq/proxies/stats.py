@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.progress import track
 from tapq.models.identity import model_digest, update_digest
@@ -248,20 +249,24 @@ def _synflow(model: nn.Module, names: list[str], example: torch.Tensor) -> list[
 
 def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: int = 0,
                   hutchinson_samples: int = 16, power_iters: int = 20,
-                  max_act_rows: int = 256) -> list[LayerStats]:
+                  max_act_rows: int = 256,
+                  device: DeviceLike = None) -> list[LayerStats]:
     """LayerStats of every quantizable layer of `model` on the batch (x, y), in layer order.
 
     BatchNorm is folded first (on a copy; `model` is untouched). Deterministic for a
     given `seed`, which drives the Rademacher probes, power-iteration starts and
-    activation row sampling. Cost: (hutchinson_samples + power_iters) Hessian-vector
-    products per layer, each a double backward pass through the layers above it.
+    activation row sampling (all drawn on the CPU, so every device sees the same ones).
+    Cost: (hutchinson_samples + power_iters) Hessian-vector products per layer, each a
+    double backward pass through the layers above it. The work runs on `device`
+    (default: where `model` is); the LayerStats are CPU float32 wherever it ran.
     """
     if any(isinstance(m, QuantLayer) for m in model.modules()):
         raise TapqError("collect statistics on the full-precision model, not a quantized one")
     generator = torch.Generator().manual_seed(seed)
-    folded, _ = fold_batchnorm(model, x[:1])
+    folded, _ = fold_batchnorm(model, x[:1].to(model_device(model)))
     folded.requires_grad_(False)
-    device = next(folded.parameters()).device
+    device = resolve_device(device) if device is not None else model_device(folded)
+    folded.to(device)
     x, y = x.to(device), y.to(device)
     infos = find_quantizable_layers(folded)
     if not infos:
@@ -310,7 +315,9 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
         for k, info in enumerate(infos)]
 
 
-_DEFAULT_OPTIONS = dict(collect_stats.__kwdefaults__)
+# Where statistics are computed is not part of what they are (devices agree within float
+# tolerance), so `device` is no option of the cache key.
+_DEFAULT_OPTIONS = {k: v for k, v in collect_stats.__kwdefaults__.items() if k != "device"}
 
 
 def _options(kwargs: dict) -> dict:
@@ -335,11 +342,13 @@ _MEMORY: dict[str, list[LayerStats]] = {}
 
 
 def collect_stats_cached(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                         device: DeviceLike = None,
                          **kwargs) -> list[LayerStats]:
     """collect_stats, cached in memory and on disk under ``cache_dir()/stats/<key>.pt``.
 
     The key covers the architecture, every weight, the batch and the options, so a
     changed model or batch is recomputed; an unreadable file is recomputed and replaced.
+    `device` only says where a missing entry is computed (it is not part of the key).
     """
     options = _options(kwargs)
     key = stats_key(model, x, y, **options)
@@ -348,7 +357,7 @@ def collect_stats_cached(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     path = cache_dir() / "stats" / f"{key}.pt"
     stats = _load(path)
     if stats is None:
-        stats = collect_stats(model, x, y, **options)
+        stats = collect_stats(model, x, y, **options, device=device)
         _save(stats, path)
     while len(_MEMORY) >= _MEMORY_ENTRIES:
         _MEMORY.pop(next(iter(_MEMORY)))

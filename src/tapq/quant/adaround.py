@@ -73,7 +73,7 @@ def adaround_weight(module: nn.Module, weight: torch.Tensor, scale: torch.Tensor
     with torch.enable_grad():
         for step in range(config.iters):
             index = torch.randint(0, len(inputs), (min(config.batch_size, len(inputs)),),
-                                  generator=generator)
+                                  generator=generator).to(inputs.device)
             w_soft = s * torch.clamp(w_floor + _soft_rounding(v), -qmax, qmax)
             error = layer_forward(module, inputs[index], w_soft) - targets[index]
             loss = error.pow(2).sum(1).mean()  # summed over channels, as in BRECQ

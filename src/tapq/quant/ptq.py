@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from tapq.data import Split
+from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.quant.adaround import AdaRoundConfig, adaround_weight
 from tapq.quant.bit_config import BitConfig
@@ -71,15 +72,22 @@ class PTQEngine:
     """Quantizes one model, calibrated on one set, under many configurations."""
 
     def __init__(self, model: nn.Module, calib: Split | torch.Tensor,
-                 settings: PTQSettings | None = None) -> None:
+                 settings: PTQSettings | None = None,
+                 device: DeviceLike = None) -> None:
+        """`device` (default CPU) is where calibration, AdaRound and the quantized copies
+        run; `model` itself stays where it is."""
         self.settings = settings or PTQSettings()
+        self.device = resolve_device(device)
         calib_x = calib if isinstance(calib, torch.Tensor) else calib.x
         generator = torch.Generator().manual_seed(self.settings.calib_seed)
         if len(calib_x) > self.settings.calib_size:
             index = torch.randperm(len(calib_x), generator=generator)[:self.settings.calib_size]
             calib_x = calib_x[index]
-        self.calib_x = calib_x
-        self.fp_model, self.folded_pairs = fold_batchnorm(model, calib_x[:1])
+        # The calibration sample is small (calib_size examples): it lives on the device.
+        self.calib_x = calib_x = calib_x.to(self.device)
+        self.fp_model, self.folded_pairs = fold_batchnorm(model,
+                                                          calib_x[:1].to(model_device(model)))
+        self.fp_model.to(self.device)
         self.fp_model.requires_grad_(False)
         self.layers = find_quantizable_layers(self.fp_model)
         self.layer_names = [info.name for info in self.layers]
@@ -97,6 +105,7 @@ class PTQEngine:
             flat = x.detach().flatten()
             if flat.numel() > limit:
                 keep = torch.randint(0, flat.numel(), (limit,), generator=generator)
+                keep = keep.to(flat.device)  # drawn on the CPU: the same sample anywhere
                 flat = torch.cat([flat[keep], flat.min()[None], flat.max()[None]])
             samples[name] = flat.clone()
 
@@ -175,10 +184,12 @@ class PTQEngine:
 
 
 def quantize(model: nn.Module, config: BitConfig, calib: Split | torch.Tensor,
-             settings: PTQSettings | None = None) -> nn.Module:
-    """Post-training quantize `model` under `config`, calibrated on `calib`.
+             settings: PTQSettings | None = None,
+             device: DeviceLike = None) -> nn.Module:
+    """Post-training quantize `model` under `config`, calibrated on `calib`, on `device`
+    (default CPU; the quantized model is returned there).
 
     One-shot convenience over ``PTQEngine``; build an engine to quantize many
     configurations of the same model.
     """
-    return PTQEngine(model, calib, settings).quantize(config)
+    return PTQEngine(model, calib, settings, device).quantize(config)

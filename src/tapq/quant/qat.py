@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from tapq.data import Split
+from tapq.device import model_device
 from tapq.models.train import _random_shift
 from tapq.progress import track
 from tapq.quant.layers import QuantLayer, layer_forward, replace_module
@@ -84,7 +85,8 @@ class _LSQLayer(nn.Module):
         if self.w_bits < FULL_PRECISION:
             self._init_weight(quant.weight_q)
         if self.a_bits < FULL_PRECISION:
-            self.a_step = nn.Parameter(torch.tensor(float(quant.a_scale)))
+            self.a_step = nn.Parameter(torch.tensor(float(quant.a_scale),
+                                                    device=quant.weight_q.device))
 
     def _init_weight(self, weight_q: torch.Tensor) -> None:
         """Start from the FP weight moved into the rounding bin of its PTQ level.
@@ -151,8 +153,11 @@ def finetune_qat(quantized: nn.Module, train: Split, config: QATConfig = QATConf
     ``weight_q`` lies on its learned grid. Full-precision parts stay unquantized (their
     weights still train). The model stays in eval mode: BatchNorm is already folded, so
     there are no batch statistics to update. `quantized` itself is not changed.
+    Training runs where `quantized` is (e.g. on the PTQ engine's device), a batch at a
+    time moved there; shuffling and augmentation are drawn on the CPU, as anywhere.
     """
     model = copy.deepcopy(quantized).requires_grad_(True).eval()
+    device = model_device(model)
     names = [name for name, module in model.named_modules() if isinstance(module, QuantLayer)]
     lsq = {name: _LSQLayer(model.get_submodule(name)) for name in names}
     for name, layer in lsq.items():
@@ -172,8 +177,8 @@ def finetune_qat(quantized: nn.Module, train: Split, config: QATConfig = QATConf
         order = torch.randperm(len(train), generator=generator)
         for i in range(0, len(order), config.batch_size):
             index = order[i:i + config.batch_size]
-            x = _random_shift(train.x[index], config.max_shift, generator)
-            loss = nn.functional.cross_entropy(model(x), train.y[index])
+            x = _random_shift(train.x[index], config.max_shift, generator).to(device)
+            loss = nn.functional.cross_entropy(model(x), train.y[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -38,7 +38,7 @@ def fake_quant_weight(weight: torch.Tensor, scale: torch.Tensor, bits: int) -> t
     if bits >= FULL_PRECISION:
         return weight
     qmax = weight_qmax(bits)
-    zero = torch.zeros(scale.shape, dtype=torch.int32)
+    zero = torch.zeros(scale.shape, dtype=torch.int32, device=scale.device)
     return torch.fake_quantize_per_channel_affine(weight, scale, zero, 0, -qmax, qmax)
 
 
@@ -56,7 +56,7 @@ def weight_scale(weight: torch.Tensor, bits: int, clipping: str = "mse") -> torc
     if clipping != "mse":
         raise ValueError(f"unknown weight clipping {clipping!r}")
     w = weight.detach().flatten(1)                                   # (C, K)
-    scales = absmax[None, :] * _CLIP_RATIOS[:, None] / qmax          # (R, C)
+    scales = absmax[None, :] * _CLIP_RATIOS.to(w.device)[:, None] / qmax  # (R, C)
     q = torch.clamp(torch.round(w[None] / scales[..., None]), -qmax, qmax) * scales[..., None]
     errors = (q - w[None]).pow(2).sum(-1)                            # (R, C)
     return scales.gather(0, errors.argmin(0, keepdim=True))[0]
@@ -71,14 +71,26 @@ def act_qparams(low: float, high: float, bits: int) -> tuple[float, int]:
     return scale, zero_point
 
 
+# How inference fake-quantizes activations, per device type (any other device: "fused").
+# Both round half to even. On the CPU the in-place ops measured ~5x faster than the fused
+# op, which also builds a gradient mask nobody reads; on a GPU each in-place op is a
+# kernel with a full read and write of the tensor, the fused op one kernel for all.
+# benchmarks/gpu_throughput.py measures both; change an entry to compare them.
+ACT_INFERENCE_IMPL = {"cpu": "inplace"}
+
+
+def act_inference_impl(device: torch.device) -> str:
+    """``inplace`` or ``fused``: what `fake_quant_act` runs at inference on `device`."""
+    return ACT_INFERENCE_IMPL.get(device.type, "fused")
+
+
 def fake_quant_act(x: torch.Tensor, scale: float, zero_point: int, bits: int) -> torch.Tensor:
     """De-quantized activation: per-tensor asymmetric rounding."""
     if bits >= FULL_PRECISION:
         return x
-    if x.requires_grad:  # training: the fused op passes gradients straight through
+    if x.requires_grad or act_inference_impl(x.device) == "fused":
+        # Training needs the fused op: it passes gradients straight through.
         return torch.fake_quantize_per_tensor_affine(x, scale, zero_point, 0, 2 ** bits - 1)
-    # Inference: the same rounding (half to even) with in-place ops, ~5x faster on CPU
-    # than the fused op, which also builds a gradient mask nobody reads.
     y = torch.mul(x, 1.0 / scale)
     return y.round_().add_(zero_point).clamp_(0, 2 ** bits - 1).sub_(zero_point).mul_(scale)
 
@@ -95,7 +107,8 @@ def act_range(samples: torch.Tensor, bits: int, method: str = "mse",
     if method == "minmax":
         return low, high
     if method == "percentile":
-        quantiles = torch.tensor([1 - percentile / 100, percentile / 100])
+        quantiles = torch.tensor([1 - percentile / 100, percentile / 100],
+                                 device=samples.device)
         low_p, high_p = torch.quantile(samples.float(), quantiles).tolist()
         return (low_p if low < 0 else low), high_p
     if method != "mse":

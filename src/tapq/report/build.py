@@ -17,6 +17,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+from tapq.device import DeviceLike
 from tapq.discover.results import BEST_PROXY
 from tapq.errors import TapqError
 from tapq.outputs import atomic_path, write_text_atomic
@@ -79,28 +80,29 @@ def _versions() -> str:
 def write_report(run: str | Path | None = None, bench: str | Path | None = None,
                  out: str | Path | None = None, budget: float = 3.0,
                  budgets: tuple[float, ...] = DEFAULT_BUDGETS,
-                 sweep_ptq: str | None = None) -> ReportResult:
+                 sweep_ptq: str | None = None, device: DeviceLike = None) -> ReportResult:
     """Write the report of discovery run folder `run`, or of benchmark `bench` alone.
 
     The run report measures each proxy's allocation at average-bit `budgets` with
-    `sweep_ptq` (default: the benchmark's PTQ), cached in the run folder so a second
-    report is quick; `budget` is the one whose bits per layer are drawn.
+    `sweep_ptq` (default: the benchmark's PTQ) on `device` (default CPU), cached in the
+    run folder so a second report is quick; `budget` is the one whose bits per layer
+    are drawn.
     """
     if run is None and bench is None:
         raise TapqError("give a discovery run folder or --bench FILE.db")
     if run is not None:
         view = load_run_view(run)
         out = Path(out) if out else Path(run) / REPORT
-        return _run_report(view, out, budget, budgets, sweep_ptq)
+        return _run_report(view, out, budget, budgets, sweep_ptq, device)
     out = Path(out) if out else Path(bench).with_suffix(".report.html")
-    return _bench_report(load_bench_view(bench), out)
+    return _bench_report(load_bench_view(bench), out, device)
 
 
 def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ...],
-                sweep_ptq: str | None) -> ReportResult:
+                sweep_ptq: str | None, device: DeviceLike = None) -> ReportResult:
     config = run.meta["config"]
     bench = load_bench_view(config["bench"])
-    humans = baseline_views(bench)
+    humans = baseline_views(bench, device)
     human = best_human(humans)
     best = run.summary.best
     save = _Figures(out.parent / FIGURES)
@@ -137,7 +139,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         proxies = {"discovered (best)": str(run.path / BEST_PROXY), **proxies}
     budgets = tuple(sorted(set(budgets) | {budget}))
     points = pareto_points(config["bench"], proxies, budgets, cache=run.path / "report_sweep.json",
-                           ptq=sweep_ptq)
+                           ptq=sweep_ptq, device=device)
     sections.append(H.section(
         "What the proxies buy: measured accuracy against cost",
         f"Each proxy's MILP allocation at average ≤ {', '.join(f'{b:g}' for b in budgets)} "
@@ -215,8 +217,8 @@ def _footer() -> str:
     return f"tapq · generated {datetime.datetime.now().isoformat(timespec='seconds')}"
 
 
-def _bench_report(bench: BenchView, out: Path) -> ReportResult:
-    humans = baseline_views(bench)
+def _bench_report(bench: BenchView, out: Path, device: DeviceLike = None) -> ReportResult:
+    humans = baseline_views(bench, device)
     ranked = sorted(humans, key=lambda v: v.fitness.spearman_iso, reverse=True)
     save = _Figures(out.parent / f"{out.stem}_figures")
     info = bench.info

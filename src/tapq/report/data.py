@@ -13,6 +13,7 @@ import numpy as np
 
 from tapq.bench import BenchStore, bench_info
 from tapq.bench.analysis import BenchData, load_bench_data, noise_ceiling_iso
+from tapq.device import DeviceLike
 from tapq.discover.results import RunSummary, leaderboard, summarize
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
 from tapq.errors import TapqError
@@ -96,11 +97,12 @@ def proxy_view(name: str, table: np.ndarray, bench: BenchView, discovered: bool 
                                                    data.is_val, 0.0), discovered)
 
 
-def baseline_views(bench: BenchView) -> list[ProxyView]:
-    """Every built-in proxy on the benchmark (statistics are cached on disk)."""
+def baseline_views(bench: BenchView, device: DeviceLike = None) -> list[ProxyView]:
+    """Every built-in proxy on the benchmark (statistics are cached on disk; when not,
+    computed on `device`, default CPU)."""
     store = BenchStore(bench.path)
     try:
-        stats = bench_stats(store)
+        stats = bench_stats(store, device)
     finally:
         store.close()
     return [proxy_view(name, proxy_table(stats, function, bench.data.bit_choices), bench)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tapq.allocate import Budget
 from tapq.allocate.workflow import Comparer
+from tapq.device import DeviceLike
 from tapq.outputs import write_text_atomic
 from tapq.progress import track
 from tapq.quant import uniform_config
@@ -36,10 +37,12 @@ class SweepPoint:
 
 def pareto_points(bench: str | Path, proxies: dict[str, str],
                   budgets: tuple[float, ...] = DEFAULT_BUDGETS,
-                  cache: Path | None = None, ptq: str | None = None) -> list[SweepPoint]:
+                  cache: Path | None = None, ptq: str | None = None,
+                  device: DeviceLike = None) -> list[SweepPoint]:
     """Points for `proxies` (label -> built-in name or file) at average-bit `budgets`,
     plus uniform precision at every bit-width of the benchmark, quantized with `ptq`
-    (``rtn`` or ``adaround``; default: what the benchmark used)."""
+    (``rtn`` or ``adaround``; default: what the benchmark used) on `device` (default
+    CPU; not part of the cache key: devices agree within measurement noise)."""
     key = {"bench": str(Path(bench).resolve()), "proxies": proxies, "budgets": list(budgets),
            "ptq": ptq,
            "code": {label: Path(spec).read_text() if spec.endswith(".py") else spec
@@ -48,7 +51,8 @@ def pareto_points(bench: str | Path, proxies: dict[str, str],
         saved = json.loads(cache.read_text())
         if saved.get("key") == key:
             return [SweepPoint(**p) for p in saved["points"]]
-    comparer = Comparer.for_bench(bench, list(proxies.values()), ptq=ptq, oracle=False)
+    comparer = Comparer.for_bench(bench, list(proxies.values()), ptq=ptq, oracle=False,
+                                  device=device)
     # Comparer names a file proxy by its stem; the report uses the caller's labels.
     labels = {Path(s).stem if s.endswith(".py") else s: label for label, s in proxies.items()}
     points = []
