@@ -22,7 +22,7 @@ from torch import nn
 
 from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
-from tapq.models.nets import DigitsCNN, MnistResNet
+from tapq.models.nets import DigitsCNN, DigitsViT, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
 from tapq.outputs import atomic_path
 
@@ -42,6 +42,9 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
     "mnist-cnn": BuiltinModel(MnistResNet, "mnist", TrainConfig(epochs=30)),
     "digits-cnn": BuiltinModel(DigitsCNN, "digits", TrainConfig(epochs=40, batch_size=32,
                                                                 max_shift=0)),
+    # SGD trains this transformer poorly: AdamW, as is usual for ViTs, with 1-pixel shifts.
+    "digits-vit": BuiltinModel(DigitsViT, "digits", TrainConfig(
+        epochs=100, batch_size=32, lr=3e-3, weight_decay=0.05, max_shift=1, optimizer="adamw")),
 }
 DEFAULT_MODEL = "mnist-cnn"
 
