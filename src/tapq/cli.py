@@ -177,7 +177,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mnist-cnn",
-                        help="built-in name or package.module:factory (default mnist-cnn)")
+                        help="built-in name, package.module:factory, torchvision:NAME or "
+                        "torchvision:NAME:DEFAULT (default mnist-cnn)")
     parser.add_argument("--weights", help="weights file (state dict) for the model")
     parser.add_argument("--data", help="dataset (mnist, digits); default: the model's own")
 
