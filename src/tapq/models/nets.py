@@ -1,9 +1,10 @@
 """The built-in networks.
 
-Both are deliberately small (they must train in minutes on two CPU cores) yet hold the
+All are deliberately small (they must train in minutes on two CPU cores) yet hold the
 layer kinds that make mixed precision interesting: plain and strided 3x3 convolutions,
 1x1 shortcut convolutions, a depthwise-separable stage (depthwise layers are the classic
-quantization-sensitive case), residual additions, and a Linear classifier.
+quantization-sensitive case), residual additions, and a Linear classifier in the CNNs;
+Linear projections on (batch, tokens, features) in the vision transformer.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Model specs: built-in names with shipped (or cached) weights, and a user's own factory.
 
 A spec is either
-- a built-in name (``mnist-cnn``, the embedded default, or ``digits-cnn``), whose weights
-  ship inside the package and are retrained by a seeded script if missing; or
+- a built-in name (``mnist-cnn``, the embedded default, ``digits-cnn`` or ``digits-vit``),
+  whose weights ship inside the package and are retrained by a seeded script if missing;
 - ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable
   returning an ``nn.Module``, with weights from ``--weights PATH`` (a state dict or a
   whole pickled module); or
