@@ -11,6 +11,7 @@ benchmarks/reliability_report.py (the table in RELIABILITY.md).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import random
 import shutil
@@ -25,6 +26,7 @@ from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH
 from tapq.models.registry import SHIPPED_WEIGHTS
+from torchvision_standin import write_standin
 
 CASE_TIMEOUT = 120  # seconds; every case must fail at validation, long before this
 
@@ -53,6 +55,7 @@ class Case:
         what: what is tried, in words.
         expect: a fragment the one-line error must contain.
         out: the output path the command was asked to write (nothing may appear there).
+        pythonpath: a fixture folder put first on PYTHONPATH (e.g. a stand-in package).
     """
 
     id: str
@@ -60,6 +63,7 @@ class Case:
     what: str
     expect: str
     out: str | None = None
+    pythonpath: str | None = None
 
     @property
     def command(self) -> str:
@@ -151,6 +155,16 @@ CASES: list[Case] = [
           "a factory in a package that is not installed", "cannot import 'nosuchpkg.nets'"),
     _case("layers-empty-module-name", "layers --model :build --data digits",
           "a model spec with no module", "names no module"),
+    # torchvision cannot be installed next to this torch: the missing case is real here
+    # (and left out where torchvision is installed); the unknown name uses a stand-in.
+    *([_case("layers-torchvision-missing", "layers --model torchvision:resnet18 --data digits",
+             "a torchvision model without torchvision installed",
+             "needs torchvision, which is not installed: pip install torchvision")]
+      if importlib.util.find_spec("torchvision") is None else []),
+    Case("layers-torchvision-unknown", ("layers", "--model", "torchvision:resnet9000",
+                                        "--data", "digits"),
+         "a model name torchvision does not have (stand-in torchvision)",
+         "torchvision has no model 'resnet9000'", pythonpath="standin"),
     # --- train ------------------------------------------------------------------------------
     _case("train-unknown-model", "train resnet", "a model that is not built in",
           "no built-in model"),
@@ -295,6 +309,7 @@ def make_fixtures(folder: Path) -> None:
     (folder / "raises.py").write_text("def sensitivity(layer, bits):\n"
                                       "    raise ValueError('no sensitivity today')\n")
     (folder / "models.py").write_text(MODELS_PY)
+    write_standin(folder / "standin")
     (folder / "badsyntax.py").write_text("def build(:\n    pass\n")
     (folder / "afile.txt").write_text("a file, not a folder\n")
     (folder / "userdata.py").write_text("def junk():\n    return [1, 2, 3]\n")
@@ -325,11 +340,15 @@ def snapshot(folder: Path) -> dict[str, str]:
     return found
 
 
-def case_env() -> dict:
-    """The environment of a case: no API key, no bytecode files, one torch thread."""
+def case_env(case: Case | None = None, workdir: Path | None = None) -> dict:
+    """The environment of a case: no API key, no bytecode files, one torch thread, and
+    the case's fixture folder first on PYTHONPATH if it names one."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
     env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    if case is not None and case.pythonpath and workdir is not None:
+        paths = [str(workdir / case.pythonpath), env.get("PYTHONPATH", "")]
+        env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -365,7 +384,7 @@ def run_case(case: Case, workdir: Path, timeout: float = CASE_TIMEOUT) -> Outcom
     try:
         result = subprocess.run([sys.executable, "-m", "tapq.cli", *case.args],
                                 capture_output=True, text=True, cwd=workdir, timeout=timeout,
-                                env=case_env())
+                                env=case_env(case, workdir))
         code, stdout, stderr = result.returncode, result.stdout, result.stderr
     except subprocess.TimeoutExpired as expired:  # its output may come undecoded
         code, stdout, stderr = None, _text(expired.stdout), _text(expired.stderr)

@@ -187,7 +187,8 @@ def _add_device_arg(parser: argparse.ArgumentParser) -> None:
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="mnist-cnn",
-                        help="built-in name or package.module:factory (default mnist-cnn)")
+                        help="built-in name, package.module:factory, torchvision:NAME or "
+                        "torchvision:NAME:DEFAULT (default mnist-cnn)")
     parser.add_argument("--weights", help="weights file (state dict) for the model")
     parser.add_argument("--data", help="dataset: mnist, digits, imagefolder:PATH[?OPTIONS] "
                         "or package.module:factory / file.py:factory; default: the model's own")

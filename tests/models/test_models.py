@@ -31,6 +31,21 @@ def test_training_from_the_seed_is_deterministic_and_accurate(digits):
         assert torch.equal(a, b)
 
 
+
+def test_shipped_vit_reproduces_its_accuracy_and_quantizes_every_projection(digits):
+    record = torch.load(SHIPPED_WEIGHTS / "digits_vit.pt", weights_only=True)["record"]
+    model = load_model("digits-vit")
+    accuracy = evaluate(model, digits.eval).accuracy
+    assert accuracy == pytest.approx(record["eval_accuracy"], abs=1e-6)
+    assert accuracy > 0.95
+    layers = {i.name: i.kind for i in find_quantizable_layers(model)}
+    # q/k/v and the output projection are nn.Linear, so PTQ really replaces them
+    for block in (0, 1):
+        assert layers[f"blocks.{block}.attn.qkv"] == layers[f"blocks.{block}.attn.proj"] \
+            == "linear"
+    assert len(layers) == 10 and layers["patch_embed"] == "conv"
+    assert not any(isinstance(m, torch.nn.MultiheadAttention) for m in model.modules())
+
 USER_MODEL = """
 import torch.nn as nn
 def build():

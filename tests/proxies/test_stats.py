@@ -1,5 +1,6 @@
 """LayerStats: shapes, the curvature estimates against exact Hessians, determinism, cache."""
 import copy
+import math
 
 import pytest
 import torch
@@ -206,3 +207,44 @@ def test_a_quantized_model_is_refused(digits_model, digits, batch):
     quantized = engine.quantize(uniform_config(engine.layer_names, 4, 8))
     with pytest.raises(TapqError, match="full-precision"):
         collect_stats(quantized, *batch, **FAST)
+
+
+def test_token_linears_give_one_row_per_example_and_token(digits):
+    from tapq.models import load_model
+
+    vit = load_model("digits-vit")
+    x, y = digits.calib.x[:8], digits.calib.y[:8]
+    stats = {s.name: s for s in collect_stats(vit, x, y, max_act_rows=1000, **FAST)}
+    qkv = stats["blocks.0.attn.qkv"]
+    # 8 examples x 17 tokens, features as columns: every row is a real token's projection
+    assert qkv.act_in.shape == (8 * 17, 32) and qkv.act_out.shape == (8 * 17, 96)
+    captured = {}
+    vit.blocks[0].attn.qkv.register_forward_hook(lambda m, i, o: captured.update(i=i[0], o=o))
+    vit(x)
+    torch.testing.assert_close(qkv.act_in, captured["i"].reshape(-1, 32))
+    torch.testing.assert_close(qkv.act_out, captured["o"].detach().reshape(-1, 96))
+    assert qkv.macs == 17 * 32 * 96 and stats["head"].act_in.shape == (8, 32)
+    for s in stats.values():
+        assert s.grad.abs().sum() > 0 and s.fisher.sum() > 0 and s.hessian_trace != 0
+
+
+class _AttentionNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        t = self.embed(x)
+        return self.head(self.attn(t, t, t, need_weights=False)[0].mean(1))
+
+
+def test_stats_of_a_model_with_fused_attention_kernels():
+    # nn.MultiheadAttention runs fused scaled-dot-product kernels that have no double
+    # backward; the Hessian probes must still work (its own projections are not layers).
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 5, 4), torch.randint(0, 3, (16,))
+    stats = collect_stats(_AttentionNet().eval(), x, y, **FAST)
+    assert [s.name for s in stats] == ["embed", "head"]
+    assert all(math.isfinite(s.hessian_trace) and s.hessian_trace != 0 for s in stats)

@@ -1,3 +1,5 @@
+import warnings
+
 import torch
 from torch import nn
 
@@ -89,3 +91,19 @@ def test_untraceable_model_is_folded_through_hooks():
     with torch.no_grad():
         assert torch.allclose(model(x), folded(x), atol=1e-5)
     assert [i.name for i in find_quantizable_layers(folded)] == ["conv"]
+
+
+def test_folding_a_transformer_is_a_traced_no_op():
+    from tapq.models.nets import DigitsViT
+
+    torch.manual_seed(0)
+    model = DigitsViT().eval()
+    x = torch.randn(4, 1, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # traced by FX: no "not FX-traceable" fallback
+        folded, pairs = fold_batchnorm(model)
+    assert pairs == []
+    for (name, a), (_, b) in zip(model.state_dict().items(), folded.state_dict().items()):
+        assert torch.equal(a, b), name
+    with torch.no_grad():
+        assert torch.equal(model(x), folded(x))

@@ -55,3 +55,25 @@ def test_costs_of_a_quantized_model_equal_those_of_the_original():
     x = torch.randn(1, 3, 8, 8)
     quantized = quantize(model, uniform_config(["conv", "dw", "fc"], 4), torch.randn(16, 3, 8, 8))
     assert measure_costs(quantized, x) == measure_costs(model, x)
+
+
+class _Tokens(nn.Module):
+    """A Linear on (batch, tokens, features), the layout of every transformer projection."""
+
+    def __init__(self, tokens=17, dim=8):
+        super().__init__()
+        self.tokens = tokens
+        self.embed = nn.Linear(4, dim)
+        self.head = nn.Linear(dim, 3)
+
+    def forward(self, x):
+        return self.head(self.embed(x.view(len(x), self.tokens, 4)).mean(1))
+
+
+def test_a_linear_on_tokens_costs_tokens_times_its_macs():
+    costs = measure_costs(_Tokens().eval(), torch.randn(2, 17 * 4))
+    assert costs.layers["embed"].macs == 17 * 4 * 8   # one matrix-vector product per token
+    assert costs.layers["head"].macs == 8 * 3         # the pooled vector: once
+    config = BitConfig(w={"embed": 4, "head": 8}, a={"embed": 8, "head": 8})
+    assert costs.bitops(config) == 17 * 32 * 4 * 8 + 24 * 8 * 8
+    assert costs.layers["embed"].num_params == 32     # size does not depend on tokens

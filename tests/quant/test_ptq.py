@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from tapq.evaluate import evaluate
-from tapq.quant import BitConfig, PTQEngine, PTQSettings, quantize, uniform_config
+from tapq.quant import AdaRoundConfig, BitConfig, PTQEngine, PTQSettings, quantize, uniform_config
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +71,21 @@ def test_one_shot_quantize_on_digits(digits_model, digits):
 def test_activation_clipping_methods_all_work_at_8_bits(mnist_model, mnist, method):
     engine = PTQEngine(mnist_model, mnist.calib, PTQSettings(act_clipping=method))
     assert _acc(engine, uniform_config(engine.layer_names, 32, 8), mnist) > 0.97
+
+
+def test_transformer_w8a8_keeps_accuracy_and_w2_adaround_beats_rtn(digits):
+    # Activation ranges of the token Linears (inputs (batch, 17, 32)) are calibrated
+    # from every token, so 8 bits cost at most two of the 597 images.
+    from tapq.models import load_model
+
+    vit = load_model("digits-vit")
+    fp = evaluate(vit, digits.eval).accuracy
+    rtn = PTQEngine(vit, digits.calib, PTQSettings(calib_size=128))
+    names = rtn.layer_names
+    assert evaluate(rtn.quantize(uniform_config(names, 8, 8)), digits.eval).accuracy \
+        >= fp - 2 / len(digits.eval)
+    adaround = PTQEngine(vit, digits.calib, PTQSettings(
+        "adaround", calib_size=128, adaround=AdaRoundConfig(iters=200)))
+    config = uniform_config(names, 2, 8)
+    assert evaluate(adaround.quantize(config), digits.eval).accuracy \
+        > evaluate(rtn.quantize(config), digits.eval).accuracy + 0.1

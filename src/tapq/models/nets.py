@@ -1,9 +1,10 @@
 """The built-in networks.
 
-Both are deliberately small (they must train in minutes on two CPU cores) yet hold the
+All are deliberately small (they must train in minutes on two CPU cores) yet hold the
 layer kinds that make mixed precision interesting: plain and strided 3x3 convolutions,
 1x1 shortcut convolutions, a depthwise-separable stage (depthwise layers are the classic
-quantization-sensitive case), residual additions, and a Linear classifier.
+quantization-sensitive case), residual additions, and a Linear classifier in the CNNs;
+Linear projections on (batch, tokens, features) in the vision transformer.
 """
 from __future__ import annotations
 
@@ -87,3 +88,65 @@ class DigitsCNN(nn.Module):
         x = torch.relu(self.conv2(x))
         x = torch.relu(self.pw(torch.relu(self.dw(x))))
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention written with ``nn.Linear`` projections.
+
+    Not ``nn.MultiheadAttention``: its forward calls the projection weights functionally,
+    so swapping its Linear submodules for quantized ones would change nothing.
+    """
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (batch, tokens, 3 * dim) -> three (batch, heads, tokens, head_dim); unflatten and
+        # indexing (not tuple-unpacking x.shape) keep the module FX-traceable.
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).permute(2, 0, 3, 1, 4)
+        weights = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)
+        return self.proj((weights @ v).transpose(1, 2).flatten(2))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + MLP(LN(x)) with GELU."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: int = 2) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attn = SelfAttention(dim, heads)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(),
+                                 nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class DigitsViT(nn.Module):
+    """A small vision transformer for the 8x8 digits (``digits-vit``): 10 quantizable layers.
+
+    2x2 patches by a strided conv -> 16 tokens + a class token, learned position
+    embedding -> 2 pre-norm blocks (4-head attention, GELU MLP) -> LayerNorm -> Linear
+    on the class token. Every Linear but the head runs on (batch, tokens, dim) inputs.
+    """
+
+    def __init__(self, dim: int = 32, heads: int = 4, depth: int = 2, patch: int = 2,
+                 image: int = 8, num_classes: int = 10) -> None:
+        super().__init__()
+        self.patch_embed = nn.Conv2d(1, dim, patch, stride=patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, (image // patch) ** 2 + 1, dim))
+        self.blocks = nn.Sequential(*(TransformerBlock(dim, heads) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch_embed(x).flatten(2).transpose(1, 2)
+        tokens = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), tokens], dim=1)
+        tokens = self.blocks(tokens + self.pos_embed)
+        return self.head(self.norm(tokens[:, 0]))

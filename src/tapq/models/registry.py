@@ -1,15 +1,22 @@
 """Model specs: built-in names with shipped (or cached) weights, and a user's own factory.
 
 A spec is either
-- a built-in name (``mnist-cnn``, the embedded default, or ``digits-cnn``), whose weights
-  ship inside the package and are retrained by a seeded script if missing; or
+- a built-in name (``mnist-cnn``, the embedded default, ``digits-cnn`` or ``digits-vit``),
+  whose weights ship inside the package and are retrained by a seeded script if missing;
 - ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable
   returning an ``nn.Module``, with weights from ``--weights PATH``: a state dict, or a
   whole pickled module when ``TAPQ_TRUST_WEIGHTS=1`` says the file is trusted (unpickling
-  runs code).
+  runs code); or
+- ``torchvision:NAME`` (``torchvision.models.get_model(NAME)``, weights from
+  ``--weights``) or ``torchvision:NAME:DEFAULT`` (torchvision's pretrained weights,
+  downloaded once into torch's own cache, ``$TORCH_HOME``), when torchvision is installed.
+
+Any model holding ``nn.MultiheadAttention`` gets a one-line warning: its projections are
+computed functionally, so tapq leaves them at full precision.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import re
@@ -22,7 +29,7 @@ from torch import nn
 
 from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
-from tapq.models.nets import DigitsCNN, MnistResNet
+from tapq.models.nets import DigitsCNN, DigitsViT, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
 from tapq.outputs import atomic_path
 from tapq.user_code import import_callable
@@ -30,6 +37,10 @@ from tapq.user_code import one_line as _one_line
 
 SHIPPED_WEIGHTS = Path(__file__).parent / "weights"
 TRUST_WEIGHTS = "TAPQ_TRUST_WEIGHTS"  # =1: --weights may unpickle Python objects
+TORCHVISION_PREFIX = "torchvision:"
+TORCHVISION_PRETRAINED = "DEFAULT"
+_log = logging.getLogger(__name__)
+_warned: set[tuple[str, ...]] = set()
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
     "mnist-cnn": BuiltinModel(MnistResNet, "mnist", TrainConfig(epochs=30)),
     "digits-cnn": BuiltinModel(DigitsCNN, "digits", TrainConfig(epochs=40, batch_size=32,
                                                                 max_shift=0)),
+    # SGD trains this transformer poorly: AdamW, as is usual for ViTs, with 1-pixel shifts.
+    "digits-vit": BuiltinModel(DigitsViT, "digits", TrainConfig(
+        epochs=100, batch_size=32, lr=3e-3, weight_decay=0.05, max_shift=1, optimizer="adamw")),
 }
 DEFAULT_MODEL = "mnist-cnn"
 
@@ -135,20 +149,77 @@ def _load_weights(model: nn.Module, path: str) -> nn.Module:
     return model
 
 
+def _torchvision_model(spec: str, weights: str | None) -> nn.Module:
+    """``torchvision:NAME`` (random init, for --weights) or ``torchvision:NAME:DEFAULT``."""
+    name, _, tag = spec[len(TORCHVISION_PREFIX):].partition(":")
+    if not name or tag not in ("", TORCHVISION_PRETRAINED):
+        raise TapqError(f"model spec {spec!r}: use 'torchvision:NAME' or "
+                        f"'torchvision:NAME:{TORCHVISION_PRETRAINED}' (pretrained weights)")
+    if tag and weights:
+        raise TapqError(f"model spec {spec!r} asks for torchvision's pretrained weights and "
+                        "--weights gives others: drop one of them")
+    try:
+        from torchvision import models
+    except ImportError:
+        raise TapqError(f"model spec {spec!r} needs torchvision, which is not installed: "
+                        "pip install torchvision (the release matching your torch, see "
+                        "https://pytorch.org/get-started/previous-versions/)") from None
+    known = models.list_models() if hasattr(models, "list_models") else None
+    if known is not None and name not in known:
+        raise TapqError(f"torchvision has no model {name!r}; see "
+                        "torchvision.models.list_models() or "
+                        "https://pytorch.org/vision/stable/models.html")
+    try:
+        return models.get_model(name, weights=TORCHVISION_PRETRAINED if tag else None)
+    except Exception as error:
+        if tag:  # the download into torch's cache failed: offline, proxy, disk
+            raise TapqError(f"cannot get torchvision's pretrained weights for {name!r} "
+                            f"(offline? they download once into $TORCH_HOME): "
+                            f"{_one_line(error)}; or use --weights FILE") from None
+        raise TapqError(f"torchvision cannot build {name!r}: {_one_line(error)}") from None
+
+
+def _warn_unquantizable(model: nn.Module, spec: str) -> None:
+    """Warn once per process and model about modules whose projections stay unquantized."""
+    from tapq.quant.layers import unquantizable_modules  # tapq.quant imports tapq.models
+
+    names = unquantizable_modules(model)
+    if not names or (spec, *names) in _warned:
+        return
+    _warned.add((spec, *names))
+    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    _log.warning(f"tapq: warning: {spec}: nn.MultiheadAttention computes its projections "
+                 f"without calling its Linear modules, so tapq cannot quantize them and "
+                 f"leaves them at full precision: {listed}")
+
+
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Module:
     """Build the model named by `spec` in eval mode, with its weights loaded.
 
     Built-in names use their shipped checkpoint (trained on first use if it is missing);
-    ``module:factory`` specs call the factory and load ``weights`` if given.
+    ``module:factory`` and ``torchvision:NAME`` specs build the model and load
+    ``weights`` if given; ``torchvision:NAME:DEFAULT`` has torchvision's pretrained ones.
     """
+    model = _build_model(spec, weights)
+    _warn_unquantizable(model, spec)
+    return model
+
+
+def _build_model(spec: str, weights: str | None) -> nn.Module:
     if spec in BUILTIN_MODELS:
         model = _load_builtin(spec)
         if weights:
             model = _load_weights(model, weights)
         return model.eval()
+    if spec.startswith(TORCHVISION_PREFIX):
+        model = _torchvision_model(spec, weights)
+        if weights:
+            model = _load_weights(model, weights)
+        return model.eval()
     if ":" not in spec:
         raise TapqError(f"unknown model spec {spec!r}; use a built-in name "
-                        f"({', '.join(BUILTIN_MODELS)}) or 'package.module:factory'")
+                        f"({', '.join(BUILTIN_MODELS)}), 'package.module:factory' or "
+                        "'torchvision:NAME'")
     factory = _import_factory(spec)
     try:
         model = factory()

@@ -24,8 +24,10 @@ class TrainConfig:
     Attributes:
         epochs: passes over the training split.
         batch_size: examples per SGD step.
-        lr: peak learning rate of the one-cycle schedule (SGD, Nesterov momentum 0.9).
-        weight_decay: L2 penalty on all parameters.
+        lr: peak learning rate of the one-cycle schedule.
+        weight_decay: L2 penalty on all parameters (decoupled for AdamW).
+        optimizer: ``sgd`` (Nesterov momentum 0.9, the CNNs) or ``adamw`` (transformers,
+            which SGD trains poorly).
         max_shift: random translation in pixels for augmentation (0 disables).
         seed: seeds initialisation, shuffling and augmentation.
     """
@@ -36,6 +38,7 @@ class TrainConfig:
     weight_decay: float = 5e-4
     max_shift: int = 2
     seed: int = 0
+    optimizer: str = "sgd"
 
 
 def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -52,6 +55,16 @@ def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
+def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                 weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
+                               weight_decay=config.weight_decay)
+    raise ValueError(f"unknown optimizer {config.optimizer!r}; use 'sgd' or 'adamw'")
+
+
 def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig) -> dict:
     """Train `model` in place on `data.train`; return a record of the run.
 
@@ -60,8 +73,7 @@ def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig) -> d
     """
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=0.9, nesterov=True,
-                                weight_decay=config.weight_decay)
+    optimizer = _optimizer(model, config)
     steps_per_epoch = -(-len(data.train) // config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr,
                                                    total_steps=config.epochs * steps_per_epoch)

@@ -16,6 +16,7 @@ per layer: the Hessian *block* of L with respect to one layer's weight.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -60,8 +61,9 @@ class LayerStats:
         act_in: sampled input activations, (rows, in_features). Conv (N, C, *spatial):
             every spatial position of every example is a row of C channel values, and
             at most ``max_act_rows`` rows are drawn without replacement (kept in
-            example-then-position order). Linear (N, F): rows are examples (leading
-            dims flattened), capped the same way.
+            example-then-position order). Linear (N, F) or on tokens (N, T, F):
+            features are the last dim and every (example, token) is a row, capped the
+            same way.
         act_out: sampled output activations, (rows, out_features), built like act_in
             (rows drawn independently: strided layers have fewer output positions).
         hessian_trace: Hutchinson estimate of tr(H) for this layer's Hessian block,
@@ -148,6 +150,20 @@ def _rows(module: nn.Module, t: torch.Tensor, limit: int,
         keep = torch.randperm(len(t), generator=generator)[:limit].sort().values
         t = t[keep.to(t.device)]
     return t
+
+
+def _twice_differentiable_attention():
+    """Run scaled-dot-product attention with its plain math kernel.
+
+    The fused kernels (flash, memory-efficient), which nn.MultiheadAttention and
+    ``F.scaled_dot_product_attention`` pick by default, have no double backward, and
+    every Hessian probe is one; nor have they vmap rules (per-example Fisher).
+    """
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3 has no backend switch of this form
+        return contextlib.nullcontext()
+    return sdpa_kernel(SDPBackend.MATH)
 
 
 def _hvp(g: torch.Tensor, w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -283,7 +299,8 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
         lambda m, i, o, k=k: acts.__setitem__(k, (i[0].detach(), o.detach())))
         for k, module in enumerate(modules)]
     try:
-        loss = nn.functional.cross_entropy(folded(x), y)
+        with _twice_differentiable_attention():
+            loss = nn.functional.cross_entropy(folded(x), y)
     finally:
         for handle in handles:
             handle.remove()
@@ -303,7 +320,8 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
     del loss
     for w in weights:
         w.requires_grad_(False)
-    fishers = _fisher(folded, names, x, y)
+    with _twice_differentiable_attention():  # vmap has batching rules for the math kernel
+        fishers = _fisher(folded, names, x, y)
     synflows = _synflow(folded, names, x[:1])
 
     return [LayerStats(

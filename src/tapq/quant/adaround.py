@@ -61,6 +61,7 @@ def adaround_weight(module: nn.Module, weight: torch.Tensor, scale: torch.Tensor
     full-precision outputs on them.
     """
     qmax = weight_qmax(bits)
+    channel_dim = -1 if isinstance(module, nn.Linear) else 1  # Linear: features last
     view = (-1,) + (1,) * (weight.dim() - 1)
     s = scale.view(view)
     w_floor = torch.floor(weight / s)
@@ -76,7 +77,9 @@ def adaround_weight(module: nn.Module, weight: torch.Tensor, scale: torch.Tensor
                                   generator=generator).to(inputs.device)
             w_soft = s * torch.clamp(w_floor + _soft_rounding(v), -qmax, qmax)
             error = layer_forward(module, inputs[index], w_soft) - targets[index]
-            loss = error.pow(2).sum(1).mean()  # summed over channels, as in BRECQ
+            # Summed over output channels, as in BRECQ, averaged over examples and
+            # positions (pixels, or tokens for a Linear on (batch, tokens, features)).
+            loss = error.pow(2).sum(channel_dim).mean()
             if step >= warmup_steps:
                 progress = (step - warmup_steps) / max(config.iters - warmup_steps, 1)
                 beta = config.beta_start + (config.beta_end - config.beta_start) * progress

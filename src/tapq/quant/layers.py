@@ -15,6 +15,10 @@ from torch import nn
 from tapq.quant.quantizers import FULL_PRECISION, fake_quant_act
 
 QUANTIZABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+# Modules whose forward reads their projection weights directly instead of calling their
+# Linear submodules (nn.MultiheadAttention's out_proj is a Linear it never calls): a
+# QuantLayer swapped in there would never run, and the module's forward would break.
+FUNCTIONAL_PROJECTION_TYPES = (nn.MultiheadAttention,)
 
 
 @dataclass(frozen=True)
@@ -53,15 +57,27 @@ def find_quantizable_layers(model: nn.Module) -> list[LayerInfo]:
             for index, (name, module) in enumerate(_walk(model, ""))]
 
 
+def unquantizable_modules(model: nn.Module) -> list[str]:
+    """Qualified names of the modules whose projections tapq cannot quantize.
+
+    These (``nn.MultiheadAttention``) stay at full precision; a model that should have
+    its attention quantized must write q/k/v and the output projection as ``nn.Linear``
+    modules it calls.
+    """
+    return [name for name, module in model.named_modules()
+            if isinstance(module, FUNCTIONAL_PROJECTION_TYPES)]
+
+
 def _walk(module: nn.Module, prefix: str):
-    """Yield (qualified name, conv/linear module), not descending into what is found."""
+    """Yield (qualified name, conv/linear module), not descending into what is found
+    nor into modules that use their projections functionally."""
     for child_name, child in module.named_children():
         name = prefix + child_name
         if isinstance(child, QuantLayer):
             yield name, child.layer
         elif isinstance(child, QUANTIZABLE_TYPES):
             yield name, child
-        else:
+        elif not isinstance(child, FUNCTIONAL_PROJECTION_TYPES):
             yield from _walk(child, name + ".")
 
 
