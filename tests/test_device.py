@@ -33,7 +33,12 @@ def test_cuda_without_cuda_says_so_in_one_line(name):
 @no_cuda
 @pytest.mark.parametrize("command", [["quantize", "--model", "digits-cnn", "--bits", "4"],
                                      ["proxy", "eval"], ["discover", "--out", "never"],
-                                     ["report", "--bench", "x.db"], ["demo"]])
+                                     ["report", "--bench", "x.db"], ["demo"],
+                                     ["train", "digits-cnn", "--out", "w"],
+                                     ["layers", "--model", "digits-vit"],
+                                     ["allocate", "--proxy", "fisher", "--budget", "avg-bits=4"],
+                                     ["compare", "--budget", "avg-bits=4"],
+                                     ["bench", "build", "--out", "b.db"]])
 def test_cli_refuses_cuda_before_any_work(command, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main([*command, "--device", "cuda"]) == 2
@@ -65,3 +70,22 @@ def test_statistics_on_an_explicit_cpu_equal_the_default():
     options = dict(hutchinson_samples=2, power_iters=2)
     assert collect_stats(model, x, y, device="cpu", **options) == collect_stats(model, x, y,
                                                                                  **options)
+
+
+def test_every_command_that_runs_a_model_takes_device():
+    """`--device` on every command but the two that only read files."""
+    from tapq.cli import _build_parser
+
+    parser = _build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    missing = []
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if getattr(a, "choices", None) and a.dest.endswith(
+            "_command")]
+        parsers = nested[0].choices.items() if nested else [(None, sub)]
+        for child, command in parsers:
+            full = f"{name} {child}" if child else name
+            if full not in ("bench info", "proxy list") and not any(
+                    "--device" in a.option_strings for a in command._actions):
+                missing.append(full)
+    assert missing == []

@@ -105,10 +105,12 @@ def _build_parser() -> argparse.ArgumentParser:
     layers = command("layers", "List a model's quantizable layers with size and MACs.")
     _add_model_args(layers)
     layers.add_argument("--json", action="store_true", help="print JSON")
+    _add_device_arg(layers)
 
     train = command("train", "Retrain a built-in model from its seed (reproduces shipped weights).")
     train.add_argument("name", help="built-in model name, e.g. mnist-cnn")
     train.add_argument("--out", help="folder for the checkpoint (default: the package's)")
+    _add_device_arg(train)
 
     allocate = command("allocate", "Choose bits per layer with a proxy under a budget (MILP).")
     _add_model_args(allocate)
@@ -440,8 +442,9 @@ def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
     from tapq.quant import find_quantizable_layers, fold_batchnorm, measure_costs
 
     model, data = _load(args)
-    costs = measure_costs(model, data.calib.x[:1])
-    layers = find_quantizable_layers(fold_batchnorm(model, data.calib.x[:1])[0])
+    model, sample = model.to(args.device), data.calib.x[:1].to(args.device)
+    costs = measure_costs(model, sample)
+    layers = find_quantizable_layers(fold_batchnorm(model, sample)[0])
     if args.json:
         print(json.dumps([{"name": i.name, "kind": i.kind, "params": i.num_params,
                            "macs": costs.layers[i.name].macs} for i in layers]))
@@ -462,7 +465,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> None:
         raise TapqError(f"no built-in model {args.name!r}; built-ins: {', '.join(BUILTIN_MODELS)}")
     if args.out:
         check_output_folder(args.out, "--out")
-    record = train_builtin(args.name, args.out)
+    record = train_builtin(args.name, args.out, args.device)
     console.print(f"saved {record['path']}: eval accuracy {100 * record['eval_accuracy']:.2f}% "
                   f"in {record['train_seconds']:.0f} s")
 

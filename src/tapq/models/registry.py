@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from tapq.data import DatasetSplits, load_data
+from tapq.device import DeviceLike
 from tapq.errors import TapqError
 from tapq.models.nets import DigitsCNN, DigitsViT, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
@@ -72,10 +73,12 @@ def _weights_file(name: str) -> Path:
     return f"{name.replace('-', '_')}.pt"  # type: ignore[return-value]
 
 
-def train_builtin(name: str, out_dir: Path | None = None) -> dict:
-    """Train built-in model `name` from its seed and save it; return the training record."""
+def train_builtin(name: str, out_dir: Path | None = None, device: DeviceLike = None) -> dict:
+    """Train built-in model `name` from its seed on `device` (default CPU: the shipped
+    weights were made there) and save it; return the training record."""
     spec = BUILTIN_MODELS[name]
-    model, record = train_from_seed(spec.factory, load_data(spec.dataset), spec.train)
+    model, record = train_from_seed(spec.factory, load_data(spec.dataset), spec.train,
+                                    device)
     out = Path(out_dir or SHIPPED_WEIGHTS) / _weights_file(name)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out) as partial:  # a killed save never leaves a corrupt checkpoint

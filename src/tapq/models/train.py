@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tapq.data import DatasetSplits
+from tapq.device import DeviceLike, resolve_device
 from tapq.evaluate import evaluate
 from tapq.progress import track
 
@@ -65,12 +66,17 @@ def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {config.optimizer!r}; use 'sgd' or 'adamw'")
 
 
-def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig) -> dict:
-    """Train `model` in place on `data.train`; return a record of the run.
+def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig,
+                device: DeviceLike = None) -> dict:
+    """Train `model` in place on `data.train` on `device` (batches moved there; the model
+    ends on the CPU); return a record of the run.
 
-    The record (config, eval accuracy, seconds) is stored in the checkpoint so a shipped
-    checkpoint says how it was made.
+    The record (config, eval accuracy, seconds, device) is stored in the checkpoint so a
+    shipped checkpoint says how it was made. Shuffling and shifts are drawn on the CPU,
+    so every device sees the same batches.
     """
+    device = resolve_device(device)
+    model.to(device)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = _optimizer(model, config)
@@ -83,25 +89,26 @@ def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig) -> d
         order = torch.randperm(len(data.train), generator=generator)
         for i in range(0, len(order), config.batch_size):
             index = order[i:i + config.batch_size]
-            x = _random_shift(data.train.x[index], config.max_shift, generator)
-            loss = nn.functional.cross_entropy(model(x), data.train.y[index])
+            x = _random_shift(data.train.x[index], config.max_shift, generator).to(device)
+            loss = nn.functional.cross_entropy(model(x), data.train.y[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
     model.eval()
     result = evaluate(model, data.eval)
+    model.to("cpu")
     return {"train_config": asdict(config), "eval_accuracy": result.accuracy,
             "eval_loss": result.loss, "train_seconds": time.perf_counter() - start,
-            "torch_version": str(torch.__version__)}
+            "torch_version": str(torch.__version__), "device": str(device)}
 
 
-def train_from_seed(factory: Callable[[], nn.Module], data: DatasetSplits, config: TrainConfig
-                    ) -> tuple[nn.Module, dict]:
+def train_from_seed(factory: Callable[[], nn.Module], data: DatasetSplits, config: TrainConfig,
+                    device: DeviceLike = None) -> tuple[nn.Module, dict]:
     """Build a model with `config.seed` (so initialisation is reproducible) and train it."""
     torch.manual_seed(config.seed)
     model = factory()
-    return model, train_model(model, data, config)
+    return model, train_model(model, data, config, device)
 
 
 if __name__ == "__main__":
