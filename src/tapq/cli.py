@@ -244,7 +244,7 @@ def _allocation_inputs(args: argparse.Namespace, proxies: list[str]):
     for proxy in proxies:
         load_proxy(proxy)
     model, data = _load(args)
-    layers = [info.name for info in find_quantizable_layers(model)]
+    layers = [info.name for info in find_quantizable_layers(model, data.calib.x[:1])]
     pinned = {}
     if args.pin_first_last is not None:
         if args.pin_first_last not in bits:
@@ -444,7 +444,7 @@ def _cmd_layers(args: argparse.Namespace, console: Console) -> None:
     model, data = _load(args)
     model, sample = model.to(args.device), data.calib.x[:1].to(args.device)
     costs = measure_costs(model, sample)
-    layers = find_quantizable_layers(fold_batchnorm(model, sample)[0])
+    layers = find_quantizable_layers(fold_batchnorm(model, sample)[0], sample)
     if args.json:
         print(json.dumps([{"name": i.name, "kind": i.kind, "params": i.num_params,
                            "macs": costs.layers[i.name].macs} for i in layers]))

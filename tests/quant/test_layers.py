@@ -69,3 +69,34 @@ def test_multihead_attention_projections_are_not_offered_for_quantization():
     quantized = PTQEngine(model, x).quantize(BitConfig(w={"embed": 4, "head": 4}))
     assert quantized(x).shape == (8, 3)
     assert type(quantized.attn.out_proj) is type(model.attn.out_proj)
+
+
+class _AuxHead(nn.Module):
+    """A network whose `aux` head runs only in training (like Inception's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU())
+        self.head, self.aux = nn.Linear(32, 10), nn.Linear(32, 10)
+
+    def forward(self, x):
+        h = self.body(x)
+        return self.head(h) + self.aux(h) if self.training else self.head(h)
+
+
+def test_a_layer_the_forward_pass_never_calls_stays_full_precision(digits, caplog):
+    from tapq.proxies.stats import collect_stats
+    from tapq.quant import PTQEngine, PTQSettings, uniform_config
+
+    model = _AuxHead().eval()
+    assert [i.name for i in find_quantizable_layers(model)] == ["body.1", "head", "aux"]
+    with caplog.at_level("WARNING"):
+        live = find_quantizable_layers(model, digits.calib.x[:1])
+    assert [(i.name, i.index) for i in live] == [("body.1", 0), ("head", 1)]
+    assert "aux: never run by the model's forward pass" in caplog.text
+    assert not model.training  # the probe leaves the mode as it was
+    engine = PTQEngine(model, digits.calib, PTQSettings(calib_size=32))
+    assert engine.layer_names == ["body.1", "head"]
+    engine.quantize(uniform_config(engine.layer_names, w_bits=4, a_bits=8))
+    stats = collect_stats(model, digits.calib.x[:16], digits.calib.y[:16])
+    assert [s.name for s in stats] == ["body.1", "head"]

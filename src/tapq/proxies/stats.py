@@ -284,7 +284,7 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
     device = resolve_device(device) if device is not None else model_device(folded)
     folded.to(device)
     x, y = x.to(device), y.to(device)
-    infos = find_quantizable_layers(folded)
+    infos = find_quantizable_layers(folded, x[:1])
     if not infos:
         return []
     costs = measure_costs(folded, x[:1])

@@ -83,7 +83,7 @@ def measure_costs(model: nn.Module, example: torch.Tensor) -> ModelCosts:
     BatchNorm is folded first, so BN parameters are not counted twice.
     """
     folded, _ = fold_batchnorm(model, example)
-    layers = find_quantizable_layers(folded)
+    layers = find_quantizable_layers(folded, example)
     # Hooks go on the module the forward pass calls: a QuantLayer runs its wrapped layer
     # functionally, so a hook on the inner layer would never fire.
     called = {info.name: folded.get_submodule(info.name) for info in layers}

@@ -7,6 +7,7 @@ bit configurations, statistics, proxies and allocation.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -47,14 +48,57 @@ def layer_kind(module: nn.Module) -> str:
     return "conv"
 
 
-def find_quantizable_layers(model: nn.Module) -> list[LayerInfo]:
+def find_quantizable_layers(model: nn.Module, example: torch.Tensor | None = None
+                            ) -> list[LayerInfo]:
     """Every quantizable layer of `model`, in registration order.
 
-    Inside an already quantized model the ``QuantLayer`` wrappers are reported under the
-    original layer's name, so names are the same before and after quantization.
+    With `example` (a batch of inputs), only the layers the eval-mode forward pass calls:
+    a layer that never runs (an auxiliary head used only in training, a spare branch)
+    has no activations to calibrate and no effect to measure, so it stays at full
+    precision -- with a one-time warning naming it -- rather than breaking PTQ and
+    statistics. Inside an already quantized model the ``QuantLayer`` wrappers are
+    reported under the original layer's name, so names are the same before and after
+    quantization.
     """
+    found = list(_walk(model, ""))
+    if example is not None:
+        called = _called_layers(model, [name for name, _ in found], example)
+        unused = [name for name, _ in found if name not in called]
+        if unused:
+            _warn_unused(unused)
+            found = [(name, module) for name, module in found if name in called]
     return [LayerInfo(name, layer_kind(module), index, module.weight.numel())
-            for index, (name, module) in enumerate(_walk(model, ""))]
+            for index, (name, module) in enumerate(found)]
+
+
+def _called_layers(model: nn.Module, names: list[str], example: torch.Tensor) -> set[str]:
+    """Which of the layers `names` one eval-mode forward pass over `example` calls."""
+    called: set[str] = set()
+    hooks = [model.get_submodule(name).register_forward_hook(
+        lambda module, inputs, output, name=name: called.add(name)) for name in names]
+    training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        model.train(training)
+        for hook in hooks:
+            hook.remove()
+    return called
+
+
+_warned_unused: set[tuple[str, ...]] = set()
+
+
+def _warn_unused(names: list[str]) -> None:
+    if tuple(names) in _warned_unused:
+        return
+    _warned_unused.add(tuple(names))
+    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    logging.getLogger(__name__).warning(
+        f"tapq: warning: {listed}: never run by the model's forward pass (in eval mode), so "
+        "left at full precision and out of bit allocation")
 
 
 def unquantizable_modules(model: nn.Module) -> list[str]:

@@ -89,7 +89,7 @@ class PTQEngine:
                                                           calib_x[:1].to(model_device(model)))
         self.fp_model.to(self.device)
         self.fp_model.requires_grad_(False)
-        self.layers = find_quantizable_layers(self.fp_model)
+        self.layers = find_quantizable_layers(self.fp_model, calib_x[:1])
         self.layer_names = [info.name for info in self.layers]
         self._act_samples = self._sample_activations(generator)
         self._weights: dict[tuple[str, int, int], torch.Tensor] = {}
