@@ -8,6 +8,7 @@ import torch
 
 from tapq.data import DatasetSplits, load_data
 from tapq.errors import TapqError
+from image_folders import flat_folder, fresh_memo  # noqa: F401 (fixtures)
 
 DATA_PY = '''
 import torch

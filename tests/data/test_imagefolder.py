@@ -5,6 +5,7 @@ import torch
 from tapq.data import imagefolder, load_data
 from tapq.data.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from tapq.errors import TapqError
+from image_folders import flat_folder, fresh_memo, imagenet_folder  # noqa: F401 (fixtures)
 
 SMALL = "resize=16&crop=16"
 

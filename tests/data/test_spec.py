@@ -4,6 +4,7 @@ import torch
 
 from tapq.data import DataSpec, load_data
 from tapq.errors import TapqError
+from image_folders import fresh_memo  # noqa: F401 (fixtures)
 
 
 @pytest.mark.parametrize("text, canonical", [

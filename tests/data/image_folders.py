@@ -1,4 +1,7 @@
-"""Generated image folders: small coloured shapes, one class per colour and shape."""
+"""Generated image folders: small coloured shapes, one class per colour and shape.
+
+Fixtures for tests/data, imported by name by the test modules (not a conftest.py: a
+second conftest module shadows the root one for `from conftest import ...`)."""
 from __future__ import annotations
 
 from pathlib import Path
