@@ -1,6 +1,6 @@
 """Regenerate RELIABILITY.md: what tapq does with bad input, hostile code and a failing LLM.
 
-    python benchmarks/reliability_report.py            # writes RELIABILITY.md (~8 min, 2 cores)
+    python benchmarks/reliability_report.py            # writes RELIABILITY.md (~4-5 min, 2 cores)
     python benchmarks/reliability_report.py --out -    # print it instead
 
 Three parts, each one table, each from the same cases the test suite runs:
