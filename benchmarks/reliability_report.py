@@ -181,6 +181,10 @@ KILLS = [  # (case, test node, what it does and what must hold)
      "test_a_run_killed_mid_generation_resumes_to_the_same_population",
      "SIGKILL `tapq discover` mid-generation, then `--resume`: nothing finished lost or "
      "asked again, the same final population as an uninterrupted run"),
+    ("ctrl-c", "tests/test_cli.py::"
+     "test_ctrl_c_stops_with_one_line_and_keeps_what_was_measured",
+     "SIGINT (Ctrl-C) to `tapq bench build`: one line, exit 130, no traceback, the results "
+     "so far kept, and the rerun finishes the job"),
     ("discover-parallel", "tests/discover/test_discovery.py::"
      "test_parallel_evaluation_scores_exactly_what_one_worker_scores",
      "candidates evaluated on 2 pool workers and on Ray: the same records and population as "
