@@ -15,8 +15,8 @@ from rich.table import Table
 
 from tapq import cli_discover, cli_report, render
 from tapq.errors import TapqError
-from tapq.outputs import check_output_file, check_output_folder
 from tapq.executors import add_executor_arguments
+from tapq.outputs import check_output_file, check_output_folder
 from tapq.progress import set_quiet
 
 EXAMPLES = {
