@@ -109,3 +109,23 @@ def test_ctrl_c_stops_with_one_line_and_keeps_what_was_measured(tmp_path):
     subprocess.run(command, check=True, timeout=300)  # the rerun finishes the job
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 40 + 15
+
+
+@pytest.mark.slow
+def test_the_main_job_without_discovery(tmp_path):
+    """`tapq demo --no-discovery`: the README's main command up to the baseline proxies
+    (~80 s), as a user runs it; discovery and the report have their own tests."""
+    result = tapq("--quiet", "demo", "--no-discovery", "--json", "--out",
+                  str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    demo = json.loads(result.stdout)
+    accuracy = {(row["label"], row["ptq"]): row["q_acc"] for row in demo["ptq"]}
+    assert len(accuracy) == 11 and accuracy["FP32", "-"] > 0.97
+    for method in ("rtn", "adaround"):
+        assert accuracy["W8A8", method] > accuracy["FP32", "-"] - 0.005
+        assert accuracy["W2A8", method] < accuracy["W4A8", method]
+    assert accuracy["W3A8", "adaround"] > accuracy["W3A8", "rtn"]  # AdaRound pays at 3 bits
+    assert demo["bench"]["complete"] and demo["bench"]["noise_ceiling"] > 0.9
+    fitness = {row["proxy"]: row["spearman_iso"] for row in demo["proxies"]}
+    assert len(fitness) == 9 and fitness["fisher"] > fitness["size"] + 0.3
+    assert demo["discovery"] is None and not (tmp_path / "demo").exists()
