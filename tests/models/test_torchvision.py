@@ -41,13 +41,18 @@ def test_missing_torchvision_is_one_line_saying_how_to_install(monkeypatch):
     assert "\n" not in str(error.value)
 
 
-def test_torchvision_model_is_built_and_takes_weights(standin, digits, tmp_path):
-    model = load_model("torchvision:tiny_cnn")
+def test_torchvision_model_is_built_and_takes_weights(standin, digits, tmp_path, caplog):
+    with caplog.at_level("WARNING"):
+        model = load_model("torchvision:tiny_cnn")
+    assert "torchvision:tiny_cnn has random weights" in caplog.text
     assert not model.training
     check_fits(model, digits, "torchvision:tiny_cnn")
     assert [i.kind for i in find_quantizable_layers(model)] == ["conv", "linear"]
     torch.save(model.state_dict(), tmp_path / "w.pt")
-    again = load_model("torchvision:tiny_cnn", str(tmp_path / "w.pt"))
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        again = load_model("torchvision:tiny_cnn", str(tmp_path / "w.pt"))
+    assert "random weights" not in caplog.text
     assert torch.equal(again[0].weight, model[0].weight)
 
 
