@@ -172,7 +172,8 @@ def _torchvision_model(spec: str, weights: str | None) -> nn.Module:
         raise TapqError(f"torchvision has no model {name!r}; see "
                         "torchvision.models.list_models() or "
                         "https://pytorch.org/vision/stable/models.html")
-    if not tag and not weights:  # legal (timing, tests), but rarely what a user means
+    if not tag and not weights and ("random", spec) not in _warned:
+        _warned.add(("random", spec))  # legal (timing, tests), rarely what a user means
         _log.warning(f"tapq: warning: {spec} has random weights: add --weights FILE or "
                      f"use {spec}:{TORCHVISION_PRETRAINED} for torchvision's pretrained ones")
     try:
