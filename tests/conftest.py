@@ -43,3 +43,18 @@ def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
             module.weight.data.copy_(torch.randn(n, generator=generator))
             module.bias.data.copy_(torch.randn(n, generator=generator))
     return model.eval()
+
+
+class AttentionNet(nn.Module):
+    """Linear embedding -> nn.MultiheadAttention -> Linear head, on (batch, tokens, 4):
+    the attention's own projections are computed functionally, never as layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        tokens = self.embed(x)
+        return self.head(self.attn(tokens, tokens, tokens, need_weights=False)[0].mean(1))

@@ -13,7 +13,7 @@ from tapq.proxies import stats as stats_module
 from tapq.quant import PTQEngine, find_quantizable_layers, fold_batchnorm, measure_costs
 from tapq.quant.bit_config import uniform_config
 
-from conftest import randomize_batchnorm
+from conftest import AttentionNet, randomize_batchnorm
 
 FAST = {"hutchinson_samples": 2, "power_iters": 3}
 
@@ -228,23 +228,11 @@ def test_token_linears_give_one_row_per_example_and_token(digits):
         assert s.grad.abs().sum() > 0 and s.fisher.sum() > 0 and s.hessian_trace != 0
 
 
-class _AttentionNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Linear(4, 8)
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        self.head = nn.Linear(8, 3)
-
-    def forward(self, x):
-        t = self.embed(x)
-        return self.head(self.attn(t, t, t, need_weights=False)[0].mean(1))
-
-
 def test_stats_of_a_model_with_fused_attention_kernels():
     # nn.MultiheadAttention runs fused scaled-dot-product kernels that have no double
     # backward; the Hessian probes must still work (its own projections are not layers).
     torch.manual_seed(0)
     x, y = torch.randn(16, 5, 4), torch.randint(0, 3, (16,))
-    stats = collect_stats(_AttentionNet().eval(), x, y, **FAST)
+    stats = collect_stats(AttentionNet().eval(), x, y, **FAST)
     assert [s.name for s in stats] == ["embed", "head"]
     assert all(math.isfinite(s.hessian_trace) and s.hessian_trace != 0 for s in stats)

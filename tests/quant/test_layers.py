@@ -1,6 +1,7 @@
 import torch
 from torch import nn
 
+from conftest import AttentionNet
 from tapq.quant import BitConfig, PTQEngine, QuantLayer, find_quantizable_layers
 
 
@@ -45,24 +46,12 @@ def test_quantized_model_keeps_names_and_leaves_users_model_alone():
     assert not torch.allclose(quantized(x), before)
 
 
-class _WithMultiheadAttention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embed = nn.Linear(4, 8)
-        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
-        self.head = nn.Linear(8, 3)
-
-    def forward(self, x):
-        tokens = self.embed(x)
-        return self.head(self.attn(tokens, tokens, tokens, need_weights=False)[0].mean(1))
-
-
 def test_multihead_attention_projections_are_not_offered_for_quantization():
     # MultiheadAttention reads out_proj.weight itself: a QuantLayer there never runs and
     # its forward breaks, so its Linear must not be listed (it stays full precision).
     from tapq.quant.layers import unquantizable_modules
 
-    model = _WithMultiheadAttention().eval()
+    model = AttentionNet().eval()
     assert [i.name for i in find_quantizable_layers(model)] == ["embed", "head"]
     assert unquantizable_modules(model) == ["attn"]
     x = torch.randn(8, 5, 4)
