@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from tapq.bench import BenchSpec, build_bench
-from tapq.bench.store import BenchStore
 from tapq.progress import set_quiet
 from tapq.proxies.fitness import config_scores, fitness
 
