@@ -83,3 +83,15 @@ def test_a_file_that_is_not_gguf_is_a_clear_error(tmp_path):
         backend.complete([{"role": "user", "content": "hi"}], 0.0, 4, seed=0)
     with pytest.raises(LLMError, match="no GGUF model at"):
         EmbeddedBackend(model_path=tmp_path / "missing.gguf").complete([], 0.0, 4, seed=0)
+
+
+def test_models_load_without_extra_buffer_types_while_patched():
+    """On CPUs with AMX, llama.cpp's AMX buffer type faults in VMs (see embedded.py): the
+    model is loaded with extra buffer types off, and the library is left as it was."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    original = llama_cpp.llama_cpp.llama_model_default_params
+    with embedded._without_extra_buffers(llama_cpp):
+        assert llama_cpp.llama_cpp.llama_model_default_params().use_extra_bufts is False
+    assert llama_cpp.llama_cpp.llama_model_default_params is original
+    assert original().use_extra_bufts is True
+    assert isinstance(embedded.has_amx(), bool)

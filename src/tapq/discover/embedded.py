@@ -137,6 +137,40 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def has_amx() -> bool:
+    """Whether this CPU advertises Intel AMX tiles (``amx_tile`` in /proc/cpuinfo)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            return any(line.startswith("flags") and " amx_tile" in line for line in cpuinfo)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _without_extra_buffers(llama_cpp_module):
+    """Load a model with llama.cpp's extra buffer types (AMX tiles, weight repacking) off.
+
+    A build for a CPU that advertises AMX multiplies through AMX tiles, and in virtual
+    machines whose hypervisor does not hand the tile state to guests that first
+    ``ldtilecfg`` is a general-protection fault: the whole process dies (measured on a
+    2-core Xeon VM with amx_tile in its flags: every request segfaulted). Without the
+    extra buffer types llama.cpp uses its AVX kernels, at ~15 tokens/s on one thread.
+    """
+    low_level = llama_cpp_module.llama_cpp
+    original = low_level.llama_model_default_params
+
+    def defaults():
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    low_level.llama_model_default_params = defaults
+    try:
+        yield
+    finally:
+        low_level.llama_model_default_params = original
+
+
 def default_threads() -> int:
     """CPU threads for llama.cpp: all usable cores but one, at least 1, at most 4."""
     try:
@@ -180,10 +214,13 @@ class EmbeddedBackend:
             if not path.is_file():
                 raise LLMError(f"no GGUF model at {path}")
             start = time.perf_counter()
+            loading = _without_extra_buffers(llama_cpp) if has_amx() else contextlib.nullcontext()
             try:  # verbose=False also silences llama.cpp's own logging on stderr
-                self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx,
-                                            n_threads=self.threads,
-                                            n_threads_batch=self.threads, seed=0, verbose=False)
+                with loading:
+                    self._llm = llama_cpp.Llama(model_path=str(path), n_ctx=self.n_ctx,
+                                                n_threads=self.threads,
+                                                n_threads_batch=self.threads, seed=0,
+                                                verbose=False)
             except ValueError as exc:
                 raise LLMError(f"llama.cpp cannot load {path}: {exc}") from exc
             self.load_seconds = time.perf_counter() - start
