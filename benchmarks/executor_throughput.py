@@ -81,8 +81,8 @@ def sensitivity(layer, bits):
 
 def _candidates(count: int, workers: int) -> dict:
     from tapq.bench import DEFAULT_BENCH
-    from tapq.discover.sandbox import SandboxLimits, save_stats_for_sandbox
-    from tapq.discover.sandbox_job import SandboxJob
+    from tapq.sandbox import SandboxLimits, save_stats_for_sandbox
+    from tapq.sandbox.job import SandboxJob
     from tapq.executors import make_executor
     from tapq.proxies.scoring import bench_for_scoring
 

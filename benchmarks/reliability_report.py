@@ -6,7 +6,7 @@
 Three parts, each one table, each from the same cases the test suite runs:
 1. the bad-input matrix (tests/bad_input_cases.py): every CLI command in a subprocess,
    without an API key; each must exit 2 with one line on stderr and write nothing;
-2. the hostile-candidate corpus (tests/discover/hostile/*.py) in the sandbox, on the
+2. the hostile-candidate corpus (tests/sandbox/hostile/*.py) in the sandbox, on the
    digits-cnn statistics, under the limits tests/discover/test_sandbox.py uses;
 3. LLM faults against a loopback OpenAI-compatible server (tests/discover/fake_openai.py):
    each fault once then an answer (must be retried to the answer), and each persistent
@@ -69,7 +69,7 @@ def hostile_rows() -> list[Row]:
     import test_sandbox as corpus  # its corpus, header format, limits and secret
 
     from tapq.data import load_data
-    from tapq.discover.sandbox import Sandbox, save_stats_for_sandbox
+    from tapq.sandbox import Sandbox, save_stats_for_sandbox
     from tapq.models import load_model
     from tapq.proxies.scoring import model_stats
 
@@ -302,7 +302,7 @@ process (most of its time is importing torch); the cases are in
 
 ## 2. Hostile candidates in the sandbox
 
-Each file in `tests/discover/hostile/` is a proxy an LLM (or an attacker) might write; its
+Each file in `tests/sandbox/hostile/` is a proxy an LLM (or an attacker) might write; its
 first line says what it tries and which status the sandbox must give it. Run on the
 digits-cnn statistics with the limits of `tests/discover/test_sandbox.py` (wall 5 s,
 CPU 3 s, memory 512 MB); an API key is set in the environment and must not appear in any

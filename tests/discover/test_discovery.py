@@ -18,7 +18,7 @@ from scripted_answers import BAD, EXPECTED, GOOD, by_request, in_order
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover import DiscoverConfig, discover
 from tapq.discover.llm import OpenAIBackend
-from tapq.discover.sandbox import SandboxLimits
+from tapq.sandbox import SandboxLimits
 from tapq.discover.store import RunStore
 from tapq.errors import TapqError
 

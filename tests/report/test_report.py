@@ -15,7 +15,7 @@ import pytest
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover import DiscoverConfig, discover
 from tapq.discover.llm import OpenAIBackend
-from tapq.discover.sandbox import SandboxLimits
+from tapq.sandbox import SandboxLimits
 from tapq.report import write_report
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "discover"))

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import stats
 
 from tapq.bench.store import BenchStore
-from tapq.proxies.fitness import iso_budget_spearman
+from tapq.correlation import iso_budget_spearman
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tapq.cache import cache_dir
 from tapq.data.preprocess import ImageOptions, decode_image, normalise
 from tapq.data.spec import DataSpec
 from tapq.data.splits import DatasetSplits, Split, stratified_subset
@@ -162,8 +163,6 @@ def _choose(spec: DataSpec, classes: list[str], files: list[File]) -> dict[str, 
 # ---- decoding, through the cache -------------------------------------------------------
 
 def _cache_file(root: Path, options: ImageOptions, spec: DataSpec, files: list[File]) -> Path:
-    from tapq.models.registry import cache_dir  # imported here: models imports data
-
     digest = hashlib.sha256()
     decoding = {"resize": options.resize, "crop": options.crop, "gray": options.gray}
     sizes = {key: getattr(spec, key) for key in ("train_n", "calib_n", "eval_n")}

@@ -2,10 +2,10 @@
 
 Public entry: ``discover(DiscoverConfig(...))`` -> DiscoveryResult. The pieces, one job
 each: prompting.py (prompts from text files), llm.py / embedded.py / llm_cache.py
-(backends and the replay cache), candidate.py (parsing answers), sandbox.py (running
-untrusted code), controller.py (DPO over prompt strategies), population.py (survival
-and parents), store.py (the run database), evolution.py (the loop), results.py and run.py
-(outputs and the final check).
+(backends and the replay cache), candidate.py (parsing answers), controller.py (DPO over
+prompt strategies), population.py (survival and parents), store.py (the run database),
+evolution.py (the loop), results.py and run.py (outputs and the final check). Candidates
+run in tapq.sandbox.
 """
 from tapq.discover.evolution import DiscoverConfig
 from tapq.discover.run import DiscoveryResult, discover

@@ -45,7 +45,8 @@ def embedded_model_path() -> Path:
         LLMError: a piece is missing or the joined file has the wrong hash; the message
             says what to install.
     """
-    from tapq.models.registry import cache_dir  # torch-heavy import, only when needed
+    from tapq.cache import cache_dir  # only when needed
+
     return ensure_assembled(cache_dir() / "llm" / GGUF_NAME, _part_files, GGUF_SIZE, GGUF_SHA256)
 
 

@@ -31,8 +31,8 @@ from tapq.discover.llm_cache import CachedBackend, ResponseCache
 from tapq.discover.population import Member, select_parents, survivors
 from tapq.discover.prompting import (STOP, Parent, Strategy, TaskContext, all_strategies,
                                      build_messages, task_context)
-from tapq.discover.sandbox import SandboxLimits, SandboxResult, save_stats_for_sandbox
-from tapq.discover.sandbox_job import SandboxJob
+from tapq.sandbox import SandboxLimits, SandboxResult, save_stats_for_sandbox
+from tapq.sandbox.job import SandboxJob
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
 from tapq.errors import TapqError
 from tapq.executors import Executor, make_executor

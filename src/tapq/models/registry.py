@@ -11,8 +11,8 @@ A spec is either
   ``--weights``) or ``torchvision:NAME:DEFAULT`` (torchvision's pretrained weights,
   downloaded once into torch's own cache, ``$TORCH_HOME``), when torchvision is installed.
 
-Any model holding ``nn.MultiheadAttention`` gets a one-line warning: its projections are
-computed functionally, so tapq leaves them at full precision.
+(Modules tapq cannot quantize, such as ``nn.MultiheadAttention``'s functional projections,
+are named in a warning when its layers are listed: see ``tapq.quant.layers``.)
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from tapq.cache import cache_dir
 from tapq.data import DatasetSplits, load_data
 from tapq.device import DeviceLike
 from tapq.errors import TapqError
@@ -62,11 +63,6 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         epochs=100, batch_size=32, lr=3e-3, weight_decay=0.05, max_shift=1, optimizer="adamw")),
 }
 DEFAULT_MODEL = "mnist-cnn"
-
-
-def cache_dir() -> Path:
-    """Where tapq keeps what it rebuilds (``$TAPQ_CACHE``, default ``~/.cache/tapq``)."""
-    return Path(os.environ.get("TAPQ_CACHE", Path.home() / ".cache" / "tapq"))
 
 
 def _weights_file(name: str) -> Path:
@@ -186,20 +182,6 @@ def _torchvision_model(spec: str, weights: str | None) -> nn.Module:
         raise TapqError(f"torchvision cannot build {name!r}: {_one_line(error)}") from None
 
 
-def _warn_unquantizable(model: nn.Module, spec: str) -> None:
-    """Warn once per process and model about modules whose projections stay unquantized."""
-    from tapq.quant.layers import unquantizable_modules  # tapq.quant imports tapq.models
-
-    names = unquantizable_modules(model)
-    if not names or (spec, *names) in _warned:
-        return
-    _warned.add((spec, *names))
-    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    _log.warning(f"tapq: warning: {spec}: nn.MultiheadAttention computes its projections "
-                 f"without calling its Linear modules, so tapq cannot quantize them and "
-                 f"leaves them at full precision: {listed}")
-
-
 def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Module:
     """Build the model named by `spec` in eval mode, with its weights loaded.
 
@@ -207,9 +189,7 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Modu
     ``module:factory`` and ``torchvision:NAME`` specs build the model and load
     ``weights`` if given; ``torchvision:NAME:DEFAULT`` has torchvision's pretrained ones.
     """
-    model = _build_model(spec, weights)
-    _warn_unquantizable(model, spec)
-    return model
+    return _build_model(spec, weights)
 
 
 def _build_model(spec: str, weights: str | None) -> nn.Module:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from tapq.data import DatasetSplits
+from tapq.data.augment import random_shift
 from tapq.device import DeviceLike, resolve_device
 from tapq.evaluate import evaluate
 from tapq.progress import track
@@ -40,20 +41,6 @@ class TrainConfig:
     max_shift: int = 2
     seed: int = 0
     optimizer: str = "sgd"
-
-
-def _random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Translate each image by up to `max_shift` pixels (zero padding), a cheap augmentation."""
-    if max_shift == 0:
-        return x
-    n, _, h, w = x.shape
-    padded = nn.functional.pad(x, (max_shift,) * 4, value=float(x.min()))
-    dy = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    dx = torch.randint(0, 2 * max_shift + 1, (n,), generator=generator)
-    rows = (dy[:, None] + torch.arange(h))[:, :, None].expand(n, h, w)
-    cols = (dx[:, None] + torch.arange(w))[:, None, :].expand(n, h, w)
-    batch = torch.arange(n)[:, None, None].expand(n, h, w)
-    return padded[batch, :, rows, cols].permute(0, 3, 1, 2).contiguous()
 
 
 def _optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -89,7 +76,7 @@ def train_model(model: nn.Module, data: DatasetSplits, config: TrainConfig,
         order = torch.randperm(len(data.train), generator=generator)
         for i in range(0, len(order), config.batch_size):
             index = order[i:i + config.batch_size]
-            x = _random_shift(data.train.x[index], config.max_shift, generator).to(device)
+            x = random_shift(data.train.x[index], config.max_shift, generator).to(device)
             loss = nn.functional.cross_entropy(model(x), data.train.y[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

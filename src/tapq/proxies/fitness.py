@@ -6,8 +6,9 @@ rank correlation of -S with accuracy, computed
 - over all configurations (inflated by "more bits is better": a proxy that only knows
   size already scores high), and
 - **iso-budget**: within bands of nearly equal average bits (width 0.5, i.e. +-0.25 bit),
-  averaged over bands weighted by their counts. This is what allocation needs -- it
-  compares configurations of the same size -- and the default fitness for discovery.
+  averaged over bands weighted by their counts (tapq.correlation, shared with the noise
+  ceiling). This is what allocation needs -- it compares configurations of the same
+  size -- and the default fitness for discovery.
 """
 from __future__ import annotations
 
@@ -16,8 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats
 
-BAND_WIDTH = 0.5
-MIN_BAND = 8  # fewer configurations than this say nothing reliable about a band
+from tapq.correlation import iso_budget_spearman, spearman
 
 
 def config_scores(table: np.ndarray, bit_choices: list[int], bits: np.ndarray) -> np.ndarray:
@@ -27,28 +27,9 @@ def config_scores(table: np.ndarray, bit_choices: list[int], bits: np.ndarray) -
     return table[np.arange(table.shape[0])[None, :], index].sum(1)
 
 
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return 0.0  # a constant says nothing about the ranking
-    return float(stats.spearmanr(x, y)[0])
-
-
-def iso_budget_spearman(scores: np.ndarray, accuracy: np.ndarray, avg_bits: np.ndarray,
-                        width: float = BAND_WIDTH, min_count: int = MIN_BAND) -> float:
-    """Spearman of -scores vs accuracy within average-bit bands, count-weighted mean."""
-    bands = np.floor((avg_bits - avg_bits.min()) / width).astype(int)
-    total, weight = 0.0, 0
-    for band in np.unique(bands):
-        members = bands == band
-        if members.sum() >= min_count:
-            total += members.sum() * _spearman(-scores[members], accuracy[members])
-            weight += members.sum()
-    return total / weight if weight else float("nan")
-
-
 def _top(scores: np.ndarray, accuracy: np.ndarray, share: float) -> float:
     keep = accuracy >= np.quantile(accuracy, 1 - share)
-    return _spearman(-scores[keep], accuracy[keep])
+    return spearman(-scores[keep], accuracy[keep])
 
 
 @dataclass(frozen=True)
@@ -79,7 +60,7 @@ def split_metrics(scores: np.ndarray, accuracy: np.ndarray, avg_bits: np.ndarray
     else:
         kendall = float(stats.kendalltau(-scores, accuracy)[0])
         pearson = float(stats.pearsonr(-scores, accuracy)[0])
-    return {"spearman": _spearman(-scores, accuracy), "kendall": kendall, "pearson": pearson,
+    return {"spearman": spearman(-scores, accuracy), "kendall": kendall, "pearson": pearson,
             "spearman_top20": _top(scores, accuracy, 0.2),
             "spearman_top50": _top(scores, accuracy, 0.5),
             "spearman_iso": iso_budget_spearman(scores, accuracy, avg_bits)}

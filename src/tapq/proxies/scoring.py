@@ -2,7 +2,7 @@
 
 A proxy is a built-in name or a ``.py`` file defining ``sensitivity(layer, bits)``.
 Built-ins run in this process. A file is untrusted code (a discovered proxy is one), so
-it is only read here and its table is computed in the sandbox (discover/sandbox.py).
+it is only read here and its table is computed in the sandbox (tapq.sandbox).
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from tapq.models import load_model
 from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
 from tapq.proxies.fitness import Fitness, config_scores, failed, fitness
 from tapq.proxies.stats import LayerStats, collect_stats_cached
+from tapq.sandbox import sandboxed_proxy_table
 
 Proxy = Callable[[LayerStats, int], float]
 STATS_BATCH = 128  # calibration images the statistics are computed on
@@ -63,7 +64,7 @@ def load_proxy(spec: str) -> tuple[str, Proxy | ProxyFile]:
     except (ValueError, RecursionError, MemoryError) as error:  # null bytes, deep nesting
         raise TapqError(f"proxy file {path} is not Python source: "
                         f"{type(error).__name__}: {error}") from None
-    # The sandbox's own rule (sandbox_screen._check_entry): a top-level def.
+    # The sandbox's own rule (tapq.sandbox.screen._check_entry): a top-level def.
     if not any(isinstance(node, ast.FunctionDef) and node.name == "sensitivity"
                for node in tree.body):
         raise TapqError(f"proxy file {path} defines no function sensitivity(layer, bits)")
@@ -75,8 +76,6 @@ def table_of(proxy: Proxy | ProxyFile, stats: list[LayerStats],
     """T[layer, bit] of a proxy: in-process for a built-in, in the sandbox for a file.
     Raises ValueError/TapqError with the reason when the proxy fails."""
     if isinstance(proxy, ProxyFile):
-        from tapq.discover.sandbox import sandboxed_proxy_table
-
         return sandboxed_proxy_table(proxy.code, stats, list(bit_choices))
     return proxy_table(stats, proxy, bit_choices)
 

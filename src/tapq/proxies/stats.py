@@ -27,11 +27,11 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from tapq.cache import cache_dir
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.progress import track
 from tapq.models.identity import model_digest, update_digest
-from tapq.models.registry import cache_dir
 from tapq.quant import fold_batchnorm, find_quantizable_layers, measure_costs
 from tapq.quant.layers import QuantLayer
 from tapq.quant.quantizers import FULL_PRECISION, check_bits, fake_quant_weight, weight_scale

@@ -60,6 +60,7 @@ def find_quantizable_layers(model: nn.Module, example: torch.Tensor | None = Non
     reported under the original layer's name, so names are the same before and after
     quantization.
     """
+    _warn_functional_projections(model)
     found = list(_walk(model, ""))
     if example is not None:
         called = _called_layers(model, [name for name, _ in found], example)
@@ -88,17 +89,34 @@ def _called_layers(model: nn.Module, names: list[str], example: torch.Tensor) ->
     return called
 
 
-_warned_unused: set[tuple[str, ...]] = set()
+_warned: set[tuple[str, ...]] = set()
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _warn_once(key: tuple[str, ...], message: str) -> None:
+    """Log `message` once per process and `key`: the same model listed again (every
+    command lists layers several times) must not repeat it."""
+    if key not in _warned:
+        _warned.add(key)
+        logging.getLogger(__name__).warning(message)
 
 
 def _warn_unused(names: list[str]) -> None:
-    if tuple(names) in _warned_unused:
-        return
-    _warned_unused.add(tuple(names))
-    listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    logging.getLogger(__name__).warning(
-        f"tapq: warning: {listed}: never run by the model's forward pass (in eval mode), so "
-        "left at full precision and out of bit allocation")
+    _warn_once(("unused", *names),
+               f"tapq: warning: {_listed(names)}: never run by the model's forward pass (in "
+               "eval mode), so left at full precision and out of bit allocation")
+
+
+def _warn_functional_projections(model: nn.Module) -> None:
+    names = unquantizable_modules(model)
+    if names:
+        _warn_once(("functional", type(model).__qualname__, *names),
+                   f"tapq: warning: {type(model).__name__}: nn.MultiheadAttention computes its "
+                   "projections without calling its Linear modules, so tapq cannot quantize "
+                   f"them and leaves them at full precision: {_listed(names)}")
 
 
 def unquantizable_modules(model: nn.Module) -> list[str]:

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from tapq.data import Split
+from tapq.data.augment import random_shift
 from tapq.device import model_device
-from tapq.models.train import _random_shift
 from tapq.progress import track
 from tapq.quant.layers import QuantLayer, layer_forward, replace_module
 from tapq.quant.quantizers import FULL_PRECISION, weight_qmax, weight_scale
@@ -177,7 +177,7 @@ def finetune_qat(quantized: nn.Module, train: Split, config: QATConfig = QATConf
         order = torch.randperm(len(train), generator=generator)
         for i in range(0, len(order), config.batch_size):
             index = order[i:i + config.batch_size]
-            x = _random_shift(train.x[index], config.max_shift, generator).to(device)
+            x = random_shift(train.x[index], config.max_shift, generator).to(device)
             loss = nn.functional.cross_entropy(model(x), train.y[index].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapq.discover.sandbox import Sandbox, SandboxLimits, SandboxResult
+from tapq.sandbox.runner import Sandbox, SandboxLimits, SandboxResult
 
 __all__ = ["SandboxJob"]
 

@@ -7,7 +7,7 @@ Candidate code is hostile until proven otherwise. Two layers keep it in:
    no dunder or private names, no attribute from DENIED_ATTRIBUTES (file I/O, pickles,
    code loading, torch.os ...), no classes, a size cap, and a top-level
    ``def sensitivity(layer, bits)``. Its reasons name the line, for the LLM to repair.
-2. ``Sandbox.table`` -- a fresh worker process per call (see sandbox_worker.py): own
+2. ``Sandbox.table`` -- a fresh worker process per call (see worker.py): own
    process group killed with SIGKILL on timeout, scrubbed environment (nothing copied
    from ours, so no API keys), scratch working directory removed afterwards, nobody's
    uid when we are root, no network, RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0, safe
@@ -23,9 +23,9 @@ Usage::
 
 Each call costs a process start, the torch import and loading the statistics (about
 1.2 s on two CPU cores, ``startup_seconds``); the wall and CPU limits count only from the
-moment the candidate's code starts. The screen itself lives in sandbox_screen.py and the
+moment the candidate's code starts. The screen itself lives in screen.py and the
 policy it shares with the worker (allowed modules, denied attributes, safe builtins) in
-sandbox_worker.py.
+worker.py.
 Determinism: every (layer, bits) cell sees a fresh copy of the layer and freshly seeded
 torch/numpy RNGs, so a table does not depend on evaluation order; it is not re-evaluated.
 """
@@ -49,16 +49,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tapq.discover.sandbox_screen import screen
-from tapq.discover.sandbox_worker import CANDIDATE_FILE, NOBODY
+from tapq.sandbox.screen import screen
+from tapq.sandbox.worker import CANDIDATE_FILE, NOBODY
 from tapq.errors import TapqError
-from tapq.proxies.stats import STATS_VERSION, LayerStats
 from tapq.quant.quantizers import FULL_PRECISION, check_bits
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "sandboxed_proxy_table",
-           "save_stats_for_sandbox", "screen"]
+           "save_stats_for_sandbox"]
 
-WORKER = Path(__file__).with_name("sandbox_worker.py")
+WORKER = Path(__file__).with_name("worker.py")
+# Version of the statistics file handed to workers (the statistics cache's format plus
+# pre-quantized weights): bump with any change to what the worker reads.
+STATS_FORMAT = 1
 MAX_ERROR_CHARS = 600
 MAX_RESULT_BYTES = 8 * 2 ** 20
 STATUSES = ("ok", "rejected", "error", "timeout", "memory", "crashed")
@@ -113,19 +115,21 @@ class SandboxResult:
 
 
 # --- statistics for the worker ----------------------------------------------------------
-def save_stats_for_sandbox(stats: Sequence[LayerStats], path: str | Path,
+def save_stats_for_sandbox(stats: Sequence, path: str | Path,
                            bits: Sequence[int] = ()) -> None:
-    """Write `stats` for the sandbox worker, with the quantized weights at `bits` included
-    (so the worker need not recompute them for every candidate).
+    """Write `stats` (``tapq.proxies.LayerStats``, or any dataclass with their fields and
+    ``quant``) for the sandbox worker, with the quantized weights at `bits` included (so
+    the worker need not recompute them for every candidate).
 
-    The format is tapq.proxies.stats' cache format plus a ``quant`` table per layer.
+    The format is the statistics cache's (``{"version", "layers": [field dicts]}``) plus a
+    ``quant`` table per layer; the worker builds its LayerStats from those fields.
     """
     layers = []
     for layer in stats:
         record = {f.name: getattr(layer, f.name) for f in fields(layer) if f.compare}
         record["quant"] = {int(b): layer.quant(b) for b in bits if b < FULL_PRECISION}
         layers.append(record)
-    torch.save({"version": STATS_VERSION, "layers": layers}, Path(path))
+    torch.save({"version": STATS_FORMAT, "layers": layers}, Path(path))
 
 
 # --- running a candidate ----------------------------------------------------------------
@@ -368,7 +372,7 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS - 3] + "..."
 
 
-def sandboxed_proxy_table(code: str, stats: Sequence[LayerStats], bit_choices: Sequence[int],
+def sandboxed_proxy_table(code: str, stats: Sequence, bit_choices: Sequence[int],
                           limits: SandboxLimits = SandboxLimits()) -> np.ndarray:
     """The proxy table of `code` on `stats`, computed in the sandbox.
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tapq.discover import sandbox
-from tapq.discover.sandbox import (Sandbox, SandboxLimits, sandboxed_proxy_table,
+from tapq.sandbox import runner as sandbox
+from tapq.sandbox import (Sandbox, SandboxLimits, sandboxed_proxy_table,
                                    save_stats_for_sandbox, screen)
 from tapq.errors import TapqError
 from tapq.proxies.baselines import proxy_table
@@ -378,7 +378,7 @@ def test_tapq_installed_under_tmp_still_runs_its_sandbox(stats_file, tmp_path):
     copy = tmp_path / "src"
     shutil.copytree(Path(sandbox.__file__).parents[2], copy,
                     ignore=shutil.ignore_patterns("__pycache__", "*.db", "*.pt"))
-    script = ("import sys; from pathlib import Path; from tapq.discover.sandbox import Sandbox; "
+    script = ("import sys; from pathlib import Path; from tapq.sandbox import Sandbox; "
               "import tapq; assert tapq.__file__.startswith(sys.argv[2]), tapq.__file__; "
               "r = Sandbox(Path(sys.argv[1]), [2, 8]).table("
               "'def sensitivity(layer, bits):\\n    return float(bits)\\n'); "

@@ -1,6 +1,6 @@
 """The sandbox worker: runs one candidate proxy under limits and reports its table.
 
-Started by ``tapq.discover.sandbox.Sandbox`` as ``python -I sandbox_worker.py RESULT_FD
+Started by ``tapq.sandbox.Sandbox`` as ``python -I worker.py RESULT_FD
 STATS_FD``, in its own session, with a scrubbed environment, the job (JSON: code, bit
 choices, limits, the parent's sys.path) on stdin and stdout/stderr going to a log file.
 It runs as a script, not with ``-m``: ``-m`` would import ``tapq/__init__`` (scipy, the
@@ -41,7 +41,7 @@ import traceback
 import types
 from pathlib import Path
 
-# --- the policy, shared with the static screen in sandbox.py -------------------------
+# --- the policy, shared with the static screen in screen.py --------------------------
 ALLOWED_MODULES = frozenset({
     "math", "numpy", "numpy.linalg", "numpy.fft", "numpy.random",
     "torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.linalg", "torch.fft",
