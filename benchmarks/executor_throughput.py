@@ -84,7 +84,7 @@ def _candidates(count: int, workers: int) -> dict:
     from tapq.sandbox import SandboxLimits, save_stats_for_sandbox
     from tapq.sandbox.job import SandboxJob
     from tapq.executors import make_executor
-    from tapq.proxies.scoring import bench_for_scoring
+    from tapq.proxies import bench_for_scoring
 
     data, stats = bench_for_scoring(DEFAULT_BENCH)
     programs = _programs(count)

@@ -71,7 +71,7 @@ def hostile_rows() -> list[Row]:
     from tapq.data import load_data
     from tapq.sandbox import Sandbox, save_stats_for_sandbox
     from tapq.models import load_model
-    from tapq.proxies.scoring import model_stats
+    from tapq.proxies import model_stats
 
     stats = model_stats(load_model("digits-cnn"), load_data("digits"))
     saved = {key: os.environ.get(key) for key in ("OPENAI_API_KEY", "TAPQ_TEST_TOKEN")}

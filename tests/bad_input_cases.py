@@ -282,8 +282,7 @@ CASES: list[Case] = [
 
 def make_fixtures(folder: Path) -> None:
     """Write every input file the cases name into `folder`."""
-    from tapq.discover.evolution import DiscoverConfig
-    from tapq.discover.store import CandidateRecord, RunStore
+    from tapq.discover import CandidateRecord, DiscoverConfig, RunStore, SearchConfig, Status
 
     folder.mkdir(parents=True, exist_ok=True)
     bench = DEFAULT_BENCH.read_bytes()
@@ -325,9 +324,11 @@ def make_fixtures(folder: Path) -> None:
     old = folder / "oldrun"
     old.mkdir()
     store = RunStore(old / "run.db")
-    store.set_meta(config=DiscoverConfig(seed=99).resume_key(), started=0.0)
-    store.add_candidate(CandidateRecord(0, 0, "init", "hint", [], [], "", "", None, None,
-                                        "error", "no code", float("-inf")))
+    store.set_meta(config=DiscoverConfig(search=SearchConfig(seed=99)).resume_key(), started=0.0)
+    store.add_candidate(CandidateRecord(generation=0, slot=0, operator="init", hint="hint",
+                                        parents=[], prompt=[], response="", thought="",
+                                        code=None, code_hash=None, status=Status.NO_CODE,
+                                        error="no code"))
     store.close()
 
 

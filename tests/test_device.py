@@ -74,9 +74,9 @@ def test_statistics_on_an_explicit_cpu_equal_the_default():
 
 def test_every_command_that_runs_a_model_takes_device():
     """`--device` on every command but the two that only read files."""
-    from tapq.cli import _build_parser
+    from tapq.cli import build_parser
 
-    parser = _build_parser()
+    parser = build_parser()
     commands = next(a for a in parser._actions if a.dest == "command").choices
     missing = []
     for name, sub in commands.items():

@@ -31,7 +31,7 @@ STAGES = [
     {"discover"},
     {"report"},
     {"demo"},
-    {"render", "cli", "cli_discover", "cli_report"},
+    {"cli"},
 ]
 RANK = {unit: rank for rank, units in enumerate(STAGES) for unit in units}
 

@@ -18,14 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH, BenchStore, bench_info
-
 from tapq.data import load_data
 from tapq.device import DeviceLike
 from tapq.measure import Measurer, QuantResult
 from tapq.models import DEFAULT_MODEL, default_data_for, load_model
 from tapq.progress import track
-from tapq.proxies.fitness import Fitness
-from tapq.proxies.scoring import evaluate_proxies
+from tapq.proxies import Fitness, evaluate_proxies
 from tapq.quant import FULL_PRECISION, PTQSettings, uniform_config
 
 DEMO_BITS = (8, 4, 3, 2)
@@ -51,6 +49,15 @@ class DemoSettings:
     population: int = 6
     budget: str = DEMO_BUDGET
     device: str = "cpu"
+
+    def discover_config(self):
+        """The discovery run of the demo (on the shipped benchmark)."""
+        from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
+
+        return DiscoverConfig(bench=DEFAULT_BENCH, out=self.out, llm=LLMConfig(spec=self.llm),
+                              search=SearchConfig(generations=self.generations,
+                                                  population=self.population),
+                              execution=ExecutionConfig(device=self.device))
 
 
 @dataclass(frozen=True)
@@ -100,19 +107,15 @@ def run_demo(settings: DemoSettings = DemoSettings(),
     on_step("baselines", baselines)
     if not settings.discover:
         return DemoResult(rows, info, baselines, budget=settings.budget)
-    from tapq.discover import DiscoverConfig, discover
-    from tapq.discover.evolution import RUN_DB
-    from tapq.discover.run import best_human, final_compare
+    from tapq.discover import RUN_DB, compare_at_budget, discover, human_to_beat
 
-    config = DiscoverConfig(bench=DEFAULT_BENCH, out=settings.out, llm=settings.llm,
-                            generations=settings.generations, population=settings.population,
-                            device=settings.device)
-    found = discover(config, resume=(settings.out / RUN_DB).exists())
+    found = discover(settings.discover_config(), resume=(settings.out / RUN_DB).exists())
     on_step("discovery", found)
     compared = []
     if found.best_proxy is not None:
-        compared = final_compare(DEFAULT_BENCH, [str(found.best_proxy), best_human(found.final)],
-                                 settings.budget, settings.device)
+        compared = compare_at_budget(DEFAULT_BENCH,
+                                     [str(found.best_proxy), human_to_beat(found.final)],
+                                     settings.budget, settings.device)
     on_step("compare", compared)
     report = None
     if found.best_proxy is not None:

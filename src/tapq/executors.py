@@ -34,8 +34,7 @@ import torch
 from tapq.errors import TapqError
 from tapq.progress import set_quiet
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "add_executor_arguments",
-           "make_executor"]
+__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "RayExecutor", "make_executor"]
 
 EXECUTORS = ("local", "ray")
 CHUNK = 8  # jobs per task: few enough to commit results steadily, enough to amortise a task
@@ -269,16 +268,3 @@ def make_executor(kind: str = "local", workers: int = 1,
     if kind == "ray":
         return RayExecutor(address, num_cpus=workers)
     raise TapqError(f"unknown executor {kind!r}; choose from {', '.join(EXECUTORS)}")
-
-
-def add_executor_arguments(parser, work: str) -> None:
-    """The ``--workers/--executor/--ray-address`` flags of a command that runs `work`
-    (e.g. "configurations") on an executor; read them with make_executor."""
-    parser.add_argument("--workers", type=int, default=1,
-                        help=f"worker processes measuring {work} (default 1: this process)")
-    parser.add_argument("--executor", default="local", choices=EXECUTORS,
-                        help="where workers run: local processes or Ray (pip install "
-                        "'tapq[ray]'); with ray and no --ray-address, --workers is the CPUs "
-                        "of a private local Ray instance")
-    parser.add_argument("--ray-address", help="a running Ray cluster to use (HEAD:6379, or "
-                        "auto for the one `ray start` began here)")

@@ -16,21 +16,21 @@ from fake_openai import FakeOpenAI
 from scripted_answers import BAD, EXPECTED, GOOD, by_request, in_order
 
 from tapq.bench import DEFAULT_BENCH
-from tapq.discover import DiscoverConfig, discover
+from tapq.discover import (DiscoverConfig, ExecutionConfig, LLMConfig, RunStore, SearchConfig,
+                           discover)
 from tapq.discover.llm import OpenAIBackend
 from tapq.sandbox import SandboxLimits
-from tapq.discover.store import RunStore
 from tapq.errors import TapqError
 
 LIMITS = SandboxLimits(wall_seconds=6, cpu_seconds=4, memory_mb=512)
 ORDER = ["fisher", *BAD, "hawq", "gradient"]
 
 
-def _config(out: Path, **changes) -> DiscoverConfig:
-    settings = dict(bench=DEFAULT_BENCH, out=out, llm="openai:fake", generations=2,
-                    population=len(ORDER) - 2, children=4, seed=3, limits=LIMITS)
-    settings.update(changes)
-    return DiscoverConfig(**settings)
+def _config(out: Path, executor: str = "local", workers: int = 1, **search) -> DiscoverConfig:
+    search = dict(dict(generations=2, population=len(ORDER) - 2, children=4, seed=3), **search)
+    return DiscoverConfig(bench=DEFAULT_BENCH, out=out, llm=LLMConfig(spec="openai:fake"),
+                          search=SearchConfig(**search), limits=LIMITS,
+                          execution=ExecutionConfig(executor=executor, workers=workers))
 
 
 @pytest.mark.slow
@@ -166,8 +166,9 @@ def test_one_generation_with_the_embedded_model(tmp_path):
     """The offline default end to end: the real 0.5B model writes a few candidates, each is
     parsed, sandboxed and scored, and the run's outputs exist."""
     pytest.importorskip("llama_cpp")
-    result = discover(DiscoverConfig(bench=DEFAULT_BENCH, out=tmp_path / "run", llm="embedded",
-                                     generations=1, population=3, seed=1, max_tokens=300,
+    result = discover(DiscoverConfig(bench=DEFAULT_BENCH, out=tmp_path / "run",
+                                     llm=LLMConfig(spec="embedded", max_tokens=300),
+                                     search=SearchConfig(generations=1, population=3, seed=1),
                                      limits=LIMITS), final_check=False)
     store = RunStore(tmp_path / "run" / "run.db")
     records = store.candidates()

@@ -9,7 +9,7 @@ import pytest
 from tapq.bench import BenchSpec, BenchStore, build_bench, load_bench_data
 from tapq.errors import TapqError
 from tapq.proxies.fitness import config_scores, fitness
-from tapq.proxies.scoring import evaluate_proxies, load_proxy
+from tapq.proxies import evaluate_proxies, load_proxy
 
 SPEC = BenchSpec(model="digits-cnn", configs=240, ptq="rtn", repeat=0, bits=(2, 3, 4, 8),
                  calib_size=64)

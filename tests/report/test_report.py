@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tapq.bench import DEFAULT_BENCH
-from tapq.discover import DiscoverConfig, discover
+from tapq.discover import DiscoverConfig, LLMConfig, SearchConfig, discover
 from tapq.discover.llm import OpenAIBackend
 from tapq.sandbox import SandboxLimits
 from tapq.report import write_report
@@ -55,8 +55,9 @@ def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
     answers = ["fisher", "raises", "hawq", "no_code", "gradient", "size", "syntax"]
     with FakeOpenAI(in_order(answers)) as server:
-        discover(DiscoverConfig(bench=DEFAULT_BENCH, out=out, llm="openai:fake", generations=2,
-                                population=4, children=3, seed=1,
+        discover(DiscoverConfig(bench=DEFAULT_BENCH, out=out, llm=LLMConfig(spec="openai:fake"),
+                                search=SearchConfig(generations=2, population=4, children=3,
+                                                    seed=1),
                                 limits=SandboxLimits(wall_seconds=10, cpu_seconds=6)),
                  backend=OpenAIBackend("fake", base_url=server.base_url), final_check=False)
     return out

@@ -21,7 +21,7 @@ from tapq.sandbox import (Sandbox, SandboxLimits, sandboxed_proxy_table,
                                    save_stats_for_sandbox, screen)
 from tapq.errors import TapqError
 from tapq.proxies.baselines import proxy_table
-from tapq.proxies.scoring import model_stats
+from tapq.proxies import model_stats
 
 BITS = [2, 4, 8]
 LIMITS = SandboxLimits(wall_seconds=5, cpu_seconds=3, memory_mb=512)

@@ -54,3 +54,23 @@ class Budget:
 
     def __str__(self) -> str:
         return f"{self.kind}={self.value:g}"
+
+
+def first_last_pins(layers: list[str], bits: list[int] | tuple[int, ...],
+                    pin_bits: int | None) -> dict[str, int]:
+    """The first and last layer held at `pin_bits` (empty when None): the usual practice,
+    since the stem sees raw inputs and the classifier's errors go straight to the output.
+
+    Raises TapqError unless `pin_bits` is one of the candidate `bits`.
+    """
+    if pin_bits is None:
+        return {}
+    check_pin(bits, pin_bits)
+    return {layers[0]: pin_bits, layers[-1]: pin_bits} if layers else {}
+
+
+def check_pin(bits: list[int] | tuple[int, ...], pin_bits: int | None) -> None:
+    """TapqError unless `pin_bits` (None: no pin) is a candidate bit-width; cheap, so a
+    command checks it before loading any model."""
+    if pin_bits is not None and pin_bits not in bits:
+        raise TapqError(f"--pin-first-last {pin_bits} is not in --bits {list(bits)}")

@@ -15,18 +15,19 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from tapq.allocate.budget import Budget
+from tapq.allocate.budget import Budget, first_last_pins
 from tapq.allocate.milp import allocate
-from tapq.bench.store import BenchStore
-from tapq.data import DatasetSplits
+from tapq.bench import BenchStore
+from tapq.data import DatasetSplits, load_data
 from tapq.device import DeviceLike
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
-from tapq.models import BUILTIN_MODELS
+from tapq.models import BUILTIN_MODELS, load_model
 from tapq.progress import track
-from tapq.proxies.scoring import load_proxy, model_stats, table_of
-from tapq.quant import BitConfig, ModelCosts, PTQSettings, uniform_config
+from tapq.proxies import load_proxy, model_stats, table_of
+from tapq.quant import (BitConfig, ModelCosts, PTQSettings, QATConfig, finetune_qat,
+                        uniform_config)
 
 
 @dataclass(frozen=True)
@@ -105,13 +106,17 @@ class Comparer:
                  bits: Sequence[int] = (2, 3, 4, 6, 8), a_bits: int = 8,
                  settings: PTQSettings | None = None, pinned: dict[str, int] | None = None,
                  tied: Sequence[Sequence[str]] = (), bench: str | None = None,
-                 qat_epochs: int = 0, model_spec: str = "", device: DeviceLike = None
-                 ) -> None:
+                 qat_epochs: int = 0, model_spec: str = "", device: DeviceLike = None,
+                 pin_first_last: int | None = None) -> None:
+        """`pinned` holds layers at given bits; `pin_first_last` adds the first and last
+        layer at that many bits; `tied` groups layers that share a bit-width."""
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
-        self.pinned, self.tied, self.bench = dict(pinned or {}), tied, bench
+        self.tied, self.bench = tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
         loaded = [load_proxy(p) for p in proxies]
         self.measurer = Measurer(model, data, settings, device)
+        self.pinned = {**first_last_pins(self.measurer.layer_names, self.bits, pin_first_last),
+                       **(pinned or {})}
         if bench:  # the oracle row comes last: check its benchmark before any work
             _open_bench_of(bench, self.measurer.layer_names).close()
         stats = model_stats(model, data, device) if loaded else []
@@ -127,9 +132,6 @@ class Comparer:
                   oracle: bool = True, device: DeviceLike = None) -> "Comparer":
         """A Comparer on a benchmark's own model, data, bit choices and PTQ (or `ptq`), with
         its oracle row unless ``oracle=False``: what a proxy buys on that ground truth."""
-        from tapq.data import load_data
-        from tapq.models import load_model
-
         store = BenchStore(bench)
         try:
             meta = store.meta()
@@ -175,8 +177,6 @@ class Comparer:
         result = self.measurer.measure(config)
         qat_acc = None
         if self.qat_epochs:
-            from tapq.quant.qat import QATConfig, finetune_qat
-
             # Augment as the model was trained: shifts suit 28x28 digits, not 8x8 ones,
             # and a user's data gets none unless they fine-tune themselves.
             builtin = BUILTIN_MODELS.get(self.model_spec)
@@ -194,8 +194,23 @@ def compare(model: nn.Module, data: DatasetSplits, budgets: Sequence[Budget],
     return Comparer(model, data, proxies, **options).at(budgets, measure, references)
 
 
-def pareto_sweep(comparer: Comparer, budgets: Sequence[Budget]
-                 ) -> list[tuple[Budget, list[CompareRow]]]:
+def pareto_sweep(comparer: Comparer, budgets: Sequence[Budget], references: bool = True,
+                 description: str | None = None) -> list[tuple[Budget, list[CompareRow]]]:
     """Measured rows for each budget in turn: per proxy, the points of its accuracy-vs-size
-    and accuracy-vs-BitOps curves (raises TapqError for a budget nothing fits)."""
-    return [(budget, comparer.at([budget])) for budget in budgets]
+    and accuracy-vs-BitOps curves (raises TapqError for a budget nothing fits); with
+    `references`, each budget's uniform and oracle rows too. `description` labels a
+    progress bar over the budgets (none without it)."""
+    steps = track(budgets, description) if description else budgets
+    return [(budget, comparer.at([budget], references=references)) for budget in steps]
+
+
+def uniform_sweep(comparer: Comparer, description: str = "PTQ + evaluation"
+                  ) -> list[CompareRow]:
+    """Every candidate bit-width as a uniform configuration, measured: the curve a mixed
+    precision allocation has to lie above."""
+    layers = comparer.measurer.layer_names
+    rows = []
+    for bits in track(comparer.bits, description):
+        config = uniform_config(layers, bits, comparer.a_bits)
+        rows.append(CompareRow(f"uniform W{bits}", "uniform", comparer.measurer.measure(config)))
+    return rows

@@ -24,8 +24,7 @@ import torch
 
 from tapq.bench.sampling import average_bits, sample_configs
 from tapq.bench.store import BenchStore, ConfigRow, ResultRow
-from tapq.data import DatasetSplits, load_data
-from tapq.data.spec import canonical
+from tapq.data import DataSpec, DatasetSplits, load_data
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
@@ -33,8 +32,7 @@ from tapq.executors import Executor, LocalExecutor
 from tapq.models import check_fits, default_data_for, load_model, model_hash
 from tapq.outputs import check_output_file
 from tapq.progress import track
-from tapq.quant import BitConfig, PTQEngine, PTQSettings, measure_costs
-from tapq.quant.quantizers import check_bits
+from tapq.quant import BitConfig, PTQEngine, PTQSettings, check_bits, measure_costs
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,7 @@ def _check(spec: BenchSpec) -> str:
     data = spec.data or default_data_for(spec.model)
     if data is None:
         raise TapqError(f"--data is required for user model {spec.model!r}")
-    return canonical(data)  # one spelling, so that resuming compares like with like
+    return DataSpec.parse(data).format()  # one spelling, so that resuming compares like with like
 
 
 # ---- measurement, in this process or in a worker -------------------------------------

@@ -27,6 +27,12 @@ from tapq.errors import TapqError
 # tapq bench build --model mnist-cnn --out src/tapq/bench/data/mnist_cnn.db --workers 2
 DEFAULT_BENCH = Path(__file__).parent / "data" / "mnist_cnn.db"
 
+
+def default_bench_for(model: str, weights: str | None = None) -> Path | None:
+    """The shipped benchmark of built-in model `model` with its own weights, if any: the
+    ground truth a comparison's oracle row and a proxy evaluation default to."""
+    return DEFAULT_BENCH if model == "mnist-cnn" and not weights else None
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (

@@ -15,7 +15,7 @@ policy flat (the ablation).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,12 +33,21 @@ class ControllerConfig:
         margin: fitness difference below which a pair is a tie and not used.
     """
 
-    kind: str = "dpo"
-    beta: float = 1.0
-    lr: float = 1.0
-    steps: int = 20
-    floor: float = 0.1
-    margin: float = 0.01
+    # Each is part of a discovery run's resume key, under the name in its metadata.
+    kind: str = field(default="dpo", metadata={"resume": "controller"})
+    beta: float = field(default=1.0, metadata={"resume": "controller_beta"})
+    lr: float = field(default=1.0, metadata={"resume": "controller_lr"})
+    steps: int = field(default=20, metadata={"resume": "controller_steps"})
+    floor: float = field(default=0.1, metadata={"resume": "controller_floor"})
+    margin: float = field(default=0.01, metadata={"resume": "controller_margin"})
+
+    def __post_init__(self) -> None:
+        if self.kind not in CONTROLLERS:
+            raise ValueError(f"unknown controller {self.kind!r}; use one of {CONTROLLERS}")
+        if not (self.beta > 0 and self.lr > 0 and self.steps >= 0 and 0 <= self.floor <= 1
+                and self.margin >= 0):
+            raise ValueError("controller settings: beta and lr must be positive, steps and "
+                             "margin at least 0, floor within [0, 1]")
 
 
 class StrategyController:
@@ -46,8 +55,6 @@ class StrategyController:
 
     def __init__(self, keys: list[str], config: ControllerConfig = ControllerConfig(),
                  theta: list[float] | None = None):
-        if config.kind not in CONTROLLERS:
-            raise ValueError(f"unknown controller {config.kind!r}; use one of {CONTROLLERS}")
         self.keys = list(keys)
         self.config = config
         self.theta = np.zeros(len(keys)) if theta is None else np.asarray(theta, float)

@@ -13,27 +13,14 @@ from functools import cache
 from importlib import resources
 from string import Template
 
-from tapq.discover.store import strategy_key
-from tapq.proxies.stats import LayerStats
+from tapq.discover.strategies import OPERATORS, Strategy
+from tapq.proxies import LayerStats
 
-OPERATORS = ("init", "mutate", "crossover")
 # The answer may stop at a fence followed by a blank line: that closes the only code block
 # we want, and what follows is commentary (ENVIRONMENT.md: stopping at the closing fence
 # saved ~25% of the tokens). A bare "\n```\n" would also match an *opening* fence
 # written without a language tag, and cut the answer before its code.
 STOP = ["\n```\n\n"]
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """One arm of the controller: an operator and a hint."""
-
-    operator: str
-    hint: str
-
-    @property
-    def key(self) -> str:
-        return strategy_key(self.operator, self.hint)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,6 @@ def write_outputs(store: RunStore, out: Path, bench: str) -> tuple[Path | None, 
 
 def leaderboard(store: RunStore, limit: int | None = None) -> list[CandidateRecord]:
     """Valid, distinct candidates by search fitness (the first of identical programs)."""
-    valid = [r for r in store.candidates("fitness IS NOT NULL AND duplicate_of IS NULL")]
+    valid = store.distinct_valid()
     valid.sort(key=lambda r: (r.fitness, r.generation, r.id), reverse=True)
     return valid[:limit] if limit else valid

@@ -10,8 +10,8 @@ Tables:
   controller's state and probabilities (the strategy trajectory).
 - ``llm_cache``: every LLM request and answer by hash (see llm_cache.py), so a run
   can be replayed without the LLM.
-A run killed at any point loses only the candidate in flight; resuming re-asks nothing
-that is stored.
+A run killed at any point loses only the candidates in flight; resuming re-asks nothing
+that is stored. Callers ask the store named questions; no SQL leaves this module.
 """
 from __future__ import annotations
 
@@ -20,9 +20,14 @@ import math
 import sqlite3
 import time
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 
+from tapq.discover.llm_cache import ResponseCache
+from tapq.discover.strategies import strategy_key
 from tapq.errors import TapqError
+
+__all__ = ["CandidateRecord", "GenerationRecord", "RunStore", "Status"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,16 +43,32 @@ CREATE TABLE IF NOT EXISTS generations (
     generation INTEGER PRIMARY KEY, population TEXT NOT NULL, theta TEXT NOT NULL,
     probabilities TEXT NOT NULL, loss REAL, best_fitness REAL, finished REAL NOT NULL);
 """
+_COLUMNS = ("id, generation, slot, operator, hint, parents, prompt, response, thought, code, "
+            "code_hash, status, error, fitness, metrics, table_json, duplicate_of, "
+            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached")
 
 
-def strategy_key(operator: str, hint: str) -> str:
-    """The controller's name for a strategy; one format for prompts, records and policy."""
-    return f"{operator}/{hint}"
+class Status(str, Enum):
+    """What became of a candidate: the sandbox's outcomes, or no code in the answer."""
+
+    OK = "ok"
+    REJECTED = "rejected"  # the static screen refused the code
+    ERROR = "error"        # raised, returned a bad value, or its fitness is undefined
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+    CRASHED = "crashed"
+    NO_CODE = "no-code"    # the answer held no program defining sensitivity
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CandidateRecord:
-    """A scored candidate as stored (fitness -inf when it failed; `error` says why)."""
+    """A candidate as stored (fitness -inf when it failed; `error` says why)."""
 
     generation: int
     slot: int
@@ -59,9 +80,9 @@ class CandidateRecord:
     thought: str
     code: str | None
     code_hash: str | None
-    status: str
-    error: str | None
-    fitness: float
+    status: Status
+    error: str | None = None
+    fitness: float = float("-inf")
     metrics: dict = field(default_factory=dict)
     table: list[list[float]] | None = None
     duplicate_of: int | None = None
@@ -75,6 +96,11 @@ class CandidateRecord:
     @property
     def strategy(self) -> str:
         return strategy_key(self.operator, self.hint)
+
+    @property
+    def valid(self) -> bool:
+        """Whether it produced a finite fitness."""
+        return math.isfinite(self.fitness)
 
 
 @dataclass(frozen=True)
@@ -99,91 +125,127 @@ class RunStore:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
-            self.conn = sqlite3.connect(self.path)
-            tables = {name for (name,) in self.conn.execute(
+            self._conn = sqlite3.connect(self.path)
+            tables = {name for (name,) in self._conn.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}
             if tables and "candidates" not in tables:  # never write into someone else's file
-                self.conn.close()
+                self._conn.close()
                 raise TapqError(f"{self.path} is an SQLite file but not a tapq run database")
-            self.conn.executescript(SCHEMA)
+            self._conn.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
             raise TapqError(f"{self.path} is not a tapq run database ({error})") from None
 
     def close(self) -> None:
-        self.conn.close()
+        self._conn.close()
 
+    # ------------------------------------------------------------------ metadata
     def set_meta(self, **values) -> None:
-        self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                              [(k, _json(v)) for k, v in values.items()])
-        self.conn.commit()
+        self._conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                               [(k, _json(v)) for k, v in values.items()])
+        self._conn.commit()
 
     def meta(self) -> dict:
-        return {k: json.loads(v) for k, v in self.conn.execute("SELECT key, value FROM meta")}
+        return {k: json.loads(v) for k, v in self._conn.execute("SELECT key, value FROM meta")}
 
+    # ---------------------------------------------------------------- LLM answers
+    def response_cache(self) -> ResponseCache:
+        """The run's LLM cache (table ``llm_cache`` of this database)."""
+        return ResponseCache(self._conn)
+
+    def import_llm_cache(self, source: str | Path) -> None:
+        """Copy every cached LLM answer of the run database `source` into this one."""
+        self.response_cache()  # the table exists before rows are copied into it
+        self._conn.execute("ATTACH DATABASE ? AS source", (str(source),))
+        try:
+            self._conn.execute("INSERT OR IGNORE INTO llm_cache SELECT * FROM source.llm_cache")
+            self._conn.commit()
+        finally:
+            self._conn.execute("DETACH DATABASE source")
+
+    # ---------------------------------------------------------------- candidates
     def add_candidate(self, record: CandidateRecord) -> int:
-        """Store a scored candidate; returns its id."""
+        """Store a scored candidate; returns its id (also set on `record`)."""
         row = asdict(record)
         row.pop("id")
         for key in ("parents", "prompt", "metrics", "table"):
             row[key] = None if row[key] is None else _json(row[key])
         row["table_json"] = row.pop("table")
+        row["status"] = Status(record.status).value
         row["fitness"] = None if not math.isfinite(record.fitness) else record.fitness
         row["cached"] = int(record.cached)
         row["created"] = time.time()
         columns = ", ".join(row)
-        cursor = self.conn.execute(
+        cursor = self._conn.execute(
             f"INSERT INTO candidates ({columns}) VALUES ({', '.join('?' * len(row))})",
             list(row.values()))
-        self.conn.commit()
+        self._conn.commit()
         record.id = cursor.lastrowid
         return record.id  # type: ignore[return-value]
 
     def count(self) -> int:
         """How many candidates are stored."""
-        return self.conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+        return self._conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
 
-    def candidates(self, where: str = "1", args: tuple = (),
-                   limit: int | None = None) -> list[CandidateRecord]:
-        """Stored candidates matching an SQL condition, in id order."""
-        cursor = self.conn.execute(
-            "SELECT id, generation, slot, operator, hint, parents, prompt, response, thought, "
-            "code, code_hash, status, error, fitness, metrics, table_json, duplicate_of, "
-            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached FROM "
-            f"candidates WHERE {where} ORDER BY id"
+    def candidates(self) -> list[CandidateRecord]:
+        """Every stored candidate, in id order."""
+        return self._select("1")
+
+    def candidate(self, id_: int) -> CandidateRecord:
+        (record,) = self._select("id = ?", (id_,))
+        return record
+
+    def of_generation(self, generation: int) -> dict[int, CandidateRecord]:
+        """The stored candidates of `generation`, by slot."""
+        return {r.slot: r for r in self._select("generation = ?", (generation,))}
+
+    def failed_in(self, generation: int) -> list[CandidateRecord]:
+        """Candidates of `generation` that had code but no fitness (repair material)."""
+        return self._select("generation = ? AND fitness IS NULL AND code IS NOT NULL",
+                            (generation,))
+
+    def first_with_hash(self, code_hash: str) -> CandidateRecord | None:
+        """The first evaluated candidate with this normalised code, if any."""
+        found = self._select("code_hash = ? AND duplicate_of IS NULL", (code_hash,), limit=1)
+        return found[0] if found else None
+
+    def distinct_valid(self) -> list[CandidateRecord]:
+        """Valid candidates, each program once (the first of identical ones), in id order."""
+        return self._select("fitness IS NOT NULL AND duplicate_of IS NULL")
+
+    def _select(self, where: str, args: tuple = (), limit: int | None = None
+                ) -> list[CandidateRecord]:
+        cursor = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM candidates WHERE {where} ORDER BY id"
             + (f" LIMIT {int(limit)}" if limit is not None else ""), args)
         records = []
         for row in cursor:
             (id_, gen, slot, op, hint, parents, prompt, response, thought, code, code_hash,
              status, error, fit, metrics, table, dup, pt, ct, ls, es, cached) = row
             records.append(CandidateRecord(
-                gen, slot, op, hint, json.loads(parents), json.loads(prompt), response,
-                thought, code, code_hash, status, error,
-                float("-inf") if fit is None else fit, json.loads(metrics or "{}"),
-                json.loads(table) if table else None, dup, pt, ct, ls, es, bool(cached), id_))
+                generation=gen, slot=slot, operator=op, hint=hint, parents=json.loads(parents),
+                prompt=json.loads(prompt), response=response, thought=thought, code=code,
+                code_hash=code_hash, status=Status(status), error=error,
+                fitness=float("-inf") if fit is None else fit,
+                metrics=json.loads(metrics or "{}"),
+                table=json.loads(table) if table else None, duplicate_of=dup,
+                prompt_tokens=pt, completion_tokens=ct, llm_seconds=ls, eval_seconds=es,
+                cached=bool(cached), id=id_))
         return records
 
-    def candidate(self, id_: int) -> CandidateRecord:
-        (record,) = self.candidates("id = ?", (id_,))
-        return record
-
-    def first_with_hash(self, code_hash: str) -> CandidateRecord | None:
-        """The first evaluated candidate with this normalised code, if any."""
-        found = self.candidates("code_hash = ? AND duplicate_of IS NULL", (code_hash,), limit=1)
-        return found[0] if found else None
-
+    # ---------------------------------------------------------------- generations
     def add_generation(self, record: GenerationRecord) -> None:
-        self.conn.execute(
+        self._conn.execute(
             "INSERT INTO generations VALUES (?, ?, ?, ?, ?, ?, ?)",
             (record.generation, _json(record.population), _json(record.theta),
              _json(record.probabilities),
              None if not math.isfinite(record.loss) else record.loss,
              None if not math.isfinite(record.best_fitness) else record.best_fitness,
              time.time()))
-        self.conn.commit()
+        self._conn.commit()
 
     def generations(self) -> list[GenerationRecord]:
-        rows = self.conn.execute("SELECT generation, population, theta, probabilities, loss, "
-                                 "best_fitness FROM generations ORDER BY generation")
+        rows = self._conn.execute("SELECT generation, population, theta, probabilities, loss, "
+                                  "best_fitness FROM generations ORDER BY generation")
         return [GenerationRecord(g, json.loads(p), json.loads(t), json.loads(pr),
                                  float("nan") if loss is None else loss,
                                  float("-inf") if best is None else best)

@@ -1,7 +1,9 @@
 """Models: built-in networks with shipped weights, and user models by `module:factory`."""
-from tapq.models.identity import model_hash
+from tapq.models.identity import model_digest, model_hash, update_digest
+from tapq.models.loading import load_model_and_data, resolve_data_spec
 from tapq.models.registry import (BUILTIN_MODELS, DEFAULT_MODEL, check_fits, default_data_for,
                                   load_model, train_builtin)
 
 __all__ = ["BUILTIN_MODELS", "DEFAULT_MODEL", "check_fits", "default_data_for", "load_model",
-           "model_hash", "train_builtin"]
+           "load_model_and_data", "model_digest", "model_hash", "resolve_data_spec",
+           "train_builtin", "update_digest"]

@@ -12,8 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from tapq.data import DatasetSplits
-from tapq.data.augment import random_shift
+from tapq.data import DatasetSplits, random_shift
 from tapq.device import DeviceLike, resolve_device
 from tapq.evaluate import evaluate
 from tapq.progress import track

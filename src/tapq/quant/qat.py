@@ -21,8 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tapq.data import Split
-from tapq.data.augment import random_shift
+from tapq.data import Split, random_shift
 from tapq.device import model_device
 from tapq.progress import track
 from tapq.quant.layers import QuantLayer, layer_forward, replace_module

@@ -18,12 +18,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tapq.device import DeviceLike
-from tapq.discover.results import BEST_PROXY
+from tapq.discover import BEST_PROXY
 from tapq.errors import TapqError
 from tapq.outputs import atomic_path, write_text_atomic
 from tapq.report import figures
 from tapq.report import html as H
-from tapq.report.data import (BenchView, RunView, baseline_views, best_human,
+from tapq.report.data import (BenchView, RunView, baseline_views, best_human_view,
                               load_bench_view, load_run_view, proxy_view)
 from tapq.report.sweep import DEFAULT_BUDGETS, pareto_points
 
@@ -103,7 +103,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     config = run.meta["config"]
     bench = load_bench_view(config["bench"])
     humans = baseline_views(bench, device)
-    human = best_human(humans)
+    human = best_human_view(humans)
     best = run.summary.best
     save = _Figures(out.parent / FIGURES)
     sections, cards = [], []

@@ -5,21 +5,18 @@ statistics (milliseconds). The Pareto sweep, which does run PTQ, lives in sweep.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from tapq.bench import BenchStore, bench_info
-from tapq.bench.analysis import BenchData, load_bench_data, noise_ceiling_iso
+from tapq.bench import BenchData, BenchStore, bench_info, load_bench_data, noise_ceiling_iso
 from tapq.device import DeviceLike
-from tapq.discover.results import RunSummary, leaderboard, summarize
-from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore
+from tapq.discover import (CandidateRecord, GenerationRecord, RunStore, RunSummary, leaderboard,
+                           summarize)
 from tapq.errors import TapqError
-from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
-from tapq.proxies.fitness import Fitness, config_scores, fitness
-from tapq.proxies.scoring import bench_stats
+from tapq.proxies import (BASELINE_PROXIES, Fitness, bench_stats, best_human, config_scores,
+                          fitness, proxy_table)
 
 
 @dataclass(frozen=True)
@@ -129,7 +126,10 @@ def load_run_view(path: str | Path) -> RunView:
         store.close()
 
 
-def best_human(views: list[ProxyView]) -> ProxyView:
-    """The baseline with the best iso-budget rho on the search split."""
-    finite = [v for v in views if math.isfinite(v.fitness.spearman_iso)]
-    return max(finite, key=lambda v: v.fitness.spearman_iso)
+def best_human_view(views: list[ProxyView]) -> ProxyView:
+    """The baseline with the best iso-budget rho on the search split (tapq.proxies'
+    best_human, among the views)."""
+    best = best_human(v.fitness for v in views)
+    if best is None:
+        raise TapqError("no human baseline has a finite iso-budget rho on this benchmark")
+    return next(v for v in views if v.fitness is best)

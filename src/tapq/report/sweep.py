@@ -11,12 +11,9 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tapq.allocate import Budget
-from tapq.allocate.workflow import Comparer
+from tapq.allocate import Budget, Comparer, pareto_sweep, uniform_sweep
 from tapq.device import DeviceLike
 from tapq.outputs import write_text_atomic
-from tapq.progress import track
-from tapq.quant import uniform_config
 
 DEFAULT_BUDGETS = (2.5, 3.0, 3.5, 4.0)
 
@@ -55,14 +52,12 @@ def pareto_points(bench: str | Path, proxies: dict[str, str],
                                   device=device)
     # Comparer names a file proxy by its stem; the report uses the caller's labels.
     labels = {Path(s).stem if s.endswith(".py") else s: label for label, s in proxies.items()}
-    points = []
-    for budget in track(budgets, "report: measuring allocations"):
-        for row in comparer.at([Budget("avg-bits", budget)], references=False):
-            points.append(_point(labels.get(row.label, row.label), "proxy", budget, row.result))
-    layers = comparer.measurer.layer_names
-    for bits in track(comparer.bits, "report: measuring uniform precision"):
-        result = comparer.measurer.measure(uniform_config(layers, bits, comparer.a_bits))
-        points.append(_point(f"uniform W{bits}", "uniform", None, result))
+    sweep = pareto_sweep(comparer, [Budget("avg-bits", b) for b in budgets], references=False,
+                         description="report: measuring allocations")
+    points = [_point(labels.get(row.label, row.label), "proxy", budget.value, row.result)
+              for budget, rows in sweep for row in rows]
+    points += [_point(row.label, "uniform", None, row.result)
+               for row in uniform_sweep(comparer, "report: measuring uniform precision")]
     if cache is not None:
         write_text_atomic(cache, json.dumps({"key": key, "points": [asdict(p) for p in points]}))
     return points

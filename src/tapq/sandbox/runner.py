@@ -52,7 +52,7 @@ import torch
 from tapq.sandbox.screen import screen
 from tapq.sandbox.worker import CANDIDATE_FILE, NOBODY
 from tapq.errors import TapqError
-from tapq.quant.quantizers import FULL_PRECISION, check_bits
+from tapq.quant import FULL_PRECISION, check_bits
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "sandboxed_proxy_table",
            "save_stats_for_sandbox"]

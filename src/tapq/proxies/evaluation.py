@@ -1,83 +1,35 @@
-"""Scoring proxies against a benchmark: load a proxy, build its table, compute fitness.
+"""Proxies judged on a benchmark: the statistics they read, their tables, their fitness.
 
-A proxy is a built-in name or a ``.py`` file defining ``sensitivity(layer, bits)``.
-Built-ins run in this process. A file is untrusted code (a discovered proxy is one), so
-it is only read here and its table is computed in the sandbox (tapq.sandbox).
+This is where a benchmark (its configurations and measurements), its model's statistics
+and the proxies (built-in, or files run in the sandbox) meet: ``evaluate_proxies`` is what
+``tapq proxy eval`` prints and what discovery's final check compares; ``best_human`` names
+the baseline a discovered proxy has to beat.
 """
 from __future__ import annotations
 
-import ast
+import math
 import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
-import numpy as np
 from torch import nn
 
-from tapq.bench.analysis import BenchData, load_bench_data
-from tapq.bench.store import BenchStore
+from tapq.bench import BenchData, BenchStore, load_bench_data
 from tapq.data import DatasetSplits, load_data
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.models import load_model
-from tapq.proxies.baselines import BASELINE_PROXIES, proxy_table
+from tapq.proxies.baselines import BASELINE_PROXIES, Proxy
 from tapq.proxies.fitness import Fitness, config_scores, failed, fitness
+from tapq.proxies.loading import ProxyFile, load_proxy, table_of
 from tapq.proxies.stats import LayerStats, collect_stats_cached
-from tapq.sandbox import sandboxed_proxy_table
 
-Proxy = Callable[[LayerStats, int], float]
+__all__ = ["STATS_BATCH", "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human",
+           "evaluate_proxies", "model_stats", "same_ranking", "score_proxy"]
+
 STATS_BATCH = 128  # calibration images the statistics are computed on
 STATS_SEED = 0
-
-
-@dataclass(frozen=True)
-class ProxyFile:
-    """A proxy read from a file: untrusted code whose table is computed in the sandbox."""
-
-    path: Path
-    code: str
-
-
-def load_proxy(spec: str) -> tuple[str, Proxy | ProxyFile]:
-    """(name, proxy) for a built-in proxy name or a ``FILE.py`` defining ``sensitivity``."""
-    if spec in BASELINE_PROXIES:
-        return spec, BASELINE_PROXIES[spec]
-    path = Path(spec)
-    if path.suffix != ".py":
-        raise TapqError(f"unknown proxy {spec!r}; built-ins: {', '.join(BASELINE_PROXIES)}, "
-                        "or a .py file defining sensitivity(layer, bits)")
-    if not path.is_file():
-        raise TapqError(f"proxy file not found: {path}")
-    try:
-        code = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise TapqError(f"cannot read proxy file {path}: {error}") from None
-    # Parsing runs nothing, so a user's typo is caught here, in one line, before any
-    # benchmark or sandbox work; the sandbox still screens and runs the code itself.
-    try:
-        tree = ast.parse(code, filename=str(path))
-    except SyntaxError as error:
-        where = f" at line {error.lineno}" if error.lineno else ""
-        raise TapqError(f"proxy file {path} has a syntax error{where}: {error.msg}") from None
-    except (ValueError, RecursionError, MemoryError) as error:  # null bytes, deep nesting
-        raise TapqError(f"proxy file {path} is not Python source: "
-                        f"{type(error).__name__}: {error}") from None
-    # The sandbox's own rule (tapq.sandbox.screen._check_entry): a top-level def.
-    if not any(isinstance(node, ast.FunctionDef) and node.name == "sensitivity"
-               for node in tree.body):
-        raise TapqError(f"proxy file {path} defines no function sensitivity(layer, bits)")
-    return path.stem, ProxyFile(path, code)
-
-
-def table_of(proxy: Proxy | ProxyFile, stats: list[LayerStats],
-             bit_choices: Sequence[int]) -> np.ndarray:
-    """T[layer, bit] of a proxy: in-process for a built-in, in the sandbox for a file.
-    Raises ValueError/TapqError with the reason when the proxy fails."""
-    if isinstance(proxy, ProxyFile):
-        return sandboxed_proxy_table(proxy.code, stats, list(bit_choices))
-    return proxy_table(stats, proxy, bit_choices)
 
 
 def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None) -> list[LayerStats]:
@@ -136,3 +88,28 @@ def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None,
         for bits in data.bit_choices:
             layer.quant(bits)
     return [score_proxy(name, proxy, stats, data) for name, proxy in proxies]
+
+
+def best_human(results: Iterable[Fitness]) -> Fitness | None:
+    """The built-in proxy with the best iso-budget rho on the search split among `results`
+    (None when none of them is a built-in with a finite score): the one to beat."""
+    humans = [f for f in results if f.proxy in BASELINE_PROXIES and math.isfinite(f.spearman_iso)]
+    return max(humans, key=lambda f: f.spearman_iso, default=None)
+
+
+# The rank statistics two proxies share exactly when they order every configuration alike.
+_RANK_KEYS = ("spearman", "kendall", "spearman_top20", "spearman_top50", "spearman_iso",
+              "spearman_val", "spearman_iso_val")
+
+
+def same_ranking(proxy: Fitness, others: Iterable[Fitness]) -> str | None:
+    """The first of `others` that ranks every benchmark configuration exactly as `proxy`
+    does (same rank statistics on both splits), if any: a small LLM often rediscovers --
+    or copies -- a known proxy, and a user should be told."""
+    if not math.isfinite(proxy.spearman_iso):
+        return None
+    for other in others:
+        if other.proxy != proxy.proxy and all(
+                abs(getattr(proxy, k) - getattr(other, k)) < 1e-9 for k in _RANK_KEYS):
+            return other.proxy
+    return None

@@ -1,8 +1,4 @@
-"""``tapq discover``: the command-line face of proxy discovery (discover/run.py).
-
-Kept apart from cli.py so the main parser stays readable; it plugs in through
-`add_parser` and `run`.
-"""
+"""``tapq discover``: the command-line face of proxy discovery (tapq.discover)."""
 from __future__ import annotations
 
 import argparse
@@ -12,9 +8,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.syntax import Syntax
 
-from tapq import render
+from tapq.cli import render
+from tapq.cli.common import add_executor_args, new_command
 from tapq.errors import TapqError
-from tapq.executors import add_executor_arguments
 from tapq.outputs import check_output_folder
 
 EXAMPLE = ("example: tapq discover --out run1                       # embedded LLM, offline\n"
@@ -25,10 +21,10 @@ EXAMPLE = ("example: tapq discover --out run1                       # embedded L
            "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel")
 
 
-def add_parser(command) -> None:
-    """Register ``tapq discover`` via the main parser's `command` factory."""
-    parser = command("discover", "Discover a proxy with an LLM (TAP): evolve candidates "
-                     "scored on a benchmark; resumable.")
+def add_parser(commands) -> None:
+    """Register ``tapq discover``."""
+    parser = new_command(commands, "discover", "Discover a proxy with an LLM (TAP): evolve "
+                         "candidates scored on a benchmark; resumable.", EXAMPLE, run)
     parser.add_argument("--bench", help="benchmark database (default: the shipped one)")
     parser.add_argument("--out", required=True, help="run folder (database, log, best_proxy.py)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -45,6 +41,13 @@ def add_parser(command) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of every choice and request")
     parser.add_argument("--controller", default="dpo", choices=("dpo", "uniform"),
                         help="strategy controller (uniform = ablation)")
+    parser.add_argument("--controller-beta", type=float, default=1.0, metavar="BETA",
+                        help="DPO temperature: larger trusts each preference more (default 1)")
+    parser.add_argument("--controller-lr", type=float, default=1.0, metavar="LR",
+                        help="DPO step size on the policy's logits (default 1)")
+    parser.add_argument("--controller-floor", type=float, default=0.1, metavar="SHARE",
+                        help="share of sampling spread uniformly over strategies, so none "
+                        "starves (default 0.1)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--max-tokens", type=int, default=400)
     parser.add_argument("--replay", metavar="RUN_DIR",
@@ -52,14 +55,13 @@ def add_parser(command) -> None:
     parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
                         help="final check: allocate with the best discovered and the best "
                         "human proxy at this budget and measure (default avg-bits=3)")
-    add_executor_arguments(parser, "candidates (each in its own sandbox)")
+    add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.epilog = EXAMPLE
 
 
 def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
-    from tapq.discover import DiscoverConfig
+    from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
     from tapq.executors import make_executor
 
     for flag in ("generations", "population", "max_tokens"):
@@ -78,16 +80,27 @@ def _config(args: argparse.Namespace):
         raise TapqError(f"benchmark not found: {bench}")
     if args.replay and not (Path(args.replay) / "run.db").is_file():
         raise TapqError(f"nothing to replay: {Path(args.replay) / 'run.db'} does not exist")
-    return DiscoverConfig(bench=bench, out=check_output_folder(args.out, "--out"),
-                          llm=args.llm, llm_base_url=args.llm_base_url,
-                          api_key_env=args.api_key_env, llm_threads=args.llm_threads,
-                          generations=args.generations, population=args.population,
-                          children=args.children, seed=args.seed, controller=args.controller,
-                          temperature=args.temperature, max_tokens=args.max_tokens,
-                          replay=Path(args.replay) if args.replay else None,
-                          executor=args.executor, workers=args.workers,
-                          ray_address=args.ray_address,
-                          device=str(args.device))
+    return DiscoverConfig(
+        bench=bench, out=check_output_folder(args.out, "--out"),
+        llm=LLMConfig(spec=args.llm, base_url=args.llm_base_url, api_key_env=args.api_key_env,
+                      threads=args.llm_threads, temperature=args.temperature,
+                      max_tokens=args.max_tokens),
+        search=SearchConfig(generations=args.generations, population=args.population,
+                            children=args.children, seed=args.seed,
+                            controller=_controller(args)),
+        execution=ExecutionConfig(executor=args.executor, workers=args.workers,
+                                  ray_address=args.ray_address, device=str(args.device)),
+        replay=Path(args.replay) if args.replay else None)
+
+
+def _controller(args: argparse.Namespace):
+    from tapq.discover import ControllerConfig
+
+    try:
+        return ControllerConfig(kind=args.controller, beta=args.controller_beta,
+                                lr=args.controller_lr, floor=args.controller_floor)
+    except ValueError as error:
+        raise TapqError(f"--controller-*: {error}") from None
 
 
 def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY",
@@ -95,7 +108,7 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
     """The LLM backend of `spec`, built now so that an unknown spec, a missing API key or
     a missing GGUF file fails in one line before any work (nothing is loaded or asked
     yet: the embedded model loads on its first request)."""
-    from tapq.discover.llm import make_backend
+    from tapq.discover import make_backend
 
     kind, _, arg = spec.partition(":")
     if kind == "embedded" and arg and not Path(arg).is_file():
@@ -105,8 +118,7 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
 
 def check_bench(path: str | Path) -> None:
     """Raise TapqError unless `path` is a benchmark with enough measurements to search on."""
-    from tapq.bench import BenchStore
-    from tapq.bench.analysis import load_bench_data
+    from tapq.bench import BenchStore, load_bench_data
 
     store = BenchStore(path)
     try:
@@ -118,27 +130,9 @@ def check_bench(path: str | Path) -> None:
                         "building it first")
 
 
-def check_run_folder(config, resume: bool) -> None:
-    """Raise TapqError if ``config.out`` holds a run that this one cannot continue:
-    a damaged run.db, a started run without `resume`, or one started with other settings.
-    Checked up front so that nothing in the folder is touched (discover() checks again)."""
-    from tapq.discover.evolution import RUN_DB, check_resumable
-    from tapq.discover.store import RunStore
-
-    database = Path(config.out) / RUN_DB
-    if not database.is_file():
-        return
-    store = RunStore(database)
-    try:
-        check_resumable(store, config, resume)
-    finally:
-        store.close()
-
-
 def run(args: argparse.Namespace, console: Console) -> None:
     """Run ``tapq discover`` and print generations, the final check and the outputs."""
-    from tapq.discover import discover
-    from tapq.discover.run import best_human, final_compare
+    from tapq.discover import check_run_folder, compare_at_budget, discover, human_to_beat
 
     # Every check comes before discover(), which creates the run folder and its database:
     # a run that cannot start leaves nothing behind.
@@ -146,16 +140,17 @@ def run(args: argparse.Namespace, console: Console) -> None:
     if args.compare_budget != "none":
         from tapq.allocate import Budget
         Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
-    backend = None if config.replay else check_llm(config.llm, config.llm_base_url,
-                                                   config.api_key_env, config.llm_threads)
+    llm = config.llm
+    backend = None if config.replay else check_llm(llm.spec, llm.base_url, llm.api_key_env,
+                                                   llm.threads)
     check_bench(config.bench)
     check_run_folder(config, args.resume)
     result = discover(config, resume=args.resume, backend=backend)
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
-        human = best_human(result.final)
-        rows = final_compare(config.bench, [str(result.best_proxy), human], args.compare_budget,
-                             args.device)
+        rows = compare_at_budget(config.bench,
+                                 [str(result.best_proxy), human_to_beat(result.final)],
+                                 args.compare_budget, args.device)
     if args.json:
         print(json.dumps({**result.to_json(), "compare": [r.to_json() for r in rows]}))
         return
@@ -166,13 +161,13 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
 def show_discovery(result, console: Console) -> None:
     """Generations, the final check against the baselines, and the best proxy's code."""
-    from tapq.discover.run import same_ranking
+    from tapq.proxies import same_ranking
 
     console.print(render.generations_table(result.summary))
     if result.final:
         console.print(render.fitness_table(result.final, "final check: best discovered proxy "
                                            "vs the human baselines (search split unless 'val')"))
-        twin = same_ranking(result.final)
+        twin = same_ranking(result.final[0], result.final[1:])
         if twin:
             console.print(f"[yellow]note:[/yellow] the best discovered proxy ranks every "
                           f"benchmark configuration exactly as the baseline {twin!r} does "

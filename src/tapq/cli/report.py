@@ -5,6 +5,7 @@ import argparse
 
 from rich.console import Console
 
+from tapq.cli.common import new_command
 from tapq.errors import TapqError
 from tapq.outputs import check_output_file
 
@@ -13,17 +14,16 @@ EXAMPLE = ("example: tapq report tapq-demo                  # a discovery run's 
            "         tapq report --bench my.db               # a benchmark alone")
 
 
-def add_parser(command) -> None:
-    """Register ``tapq report`` via the main parser's `command` factory."""
-    parser = command("report", "Write a self-contained HTML report (and PNG figures) of a "
-                     "discovery run or a benchmark.")
+def add_parser(commands) -> None:
+    """Register ``tapq report``."""
+    parser = new_command(commands, "report", "Write a self-contained HTML report (and PNG "
+                         "figures) of a discovery run or a benchmark.", EXAMPLE, run)
     parser.add_argument("run", nargs="?", help="discovery run folder")
     parser.add_argument("--bench", help="report on this benchmark alone")
     parser.add_argument("--out", help="HTML file (default: RUN/report.html or "
                         "BENCH.report.html)")
     parser.add_argument("--budget", type=float, default=3.0,
                         help="average-bits budget of the bits-per-layer chart (default 3)")
-    parser.epilog = EXAMPLE
 
 
 def run(args: argparse.Namespace, console: Console) -> None:

@@ -1,0 +1,80 @@
+"""``tapq bench build`` and ``tapq bench info``: ground-truth benchmarks."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+
+from tapq.cli import render
+from tapq.cli.common import (Parser, add_device_arg, add_executor_args, add_model_args,
+                             bit_list, data_spec_of, new_command)
+from tapq.errors import TapqError
+
+BUILD_EXAMPLE = ("example: tapq bench build --model mnist-cnn --out mnist.db --configs 600 "
+                 "--workers 2")
+INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
+                "         tapq bench info mine.db --json")
+
+
+def add_parser(commands) -> None:
+    """Register ``tapq bench build`` and ``tapq bench info``."""
+    bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
+    group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
+    build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
+                        "SQLite (resumes if OUT exists).", BUILD_EXAMPLE, run_build)
+    add_model_args(build)
+    build.add_argument("--out", required=True, help="benchmark database file")
+    build.add_argument("--configs", type=int, default=600, help="sampled configurations")
+    build.add_argument("--bits", default="2,3,4,6,8", help="candidate weight bits")
+    build.add_argument("--a-bits", type=int, default=8, help="activation bits")
+    build.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"))
+    build.add_argument("--repeat", type=int, default=120,
+                       help="configurations re-measured with a second calibration seed")
+    build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
+    add_executor_args(build, "configurations")
+    build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
+    add_device_arg(build)
+    info = new_command(group, "info", "Counts, accuracy range, noise ceiling and splits of a "
+                       "benchmark.", INFO_EXAMPLE, run_info)
+    info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
+                      "mnist-cnn benchmark)")
+    info.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_build(args: argparse.Namespace, console: Console) -> None:
+    """Build (or resume) a benchmark, then show its info."""
+    from tapq.bench import BenchSpec, build_bench
+    from tapq.executors import make_executor
+
+    bits = tuple(bit_list(args.bits))
+    spec = BenchSpec(model=args.model, weights=args.weights, data=data_spec_of(args),
+                     configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
+                     seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
+    if args.workers < 1:
+        raise TapqError("--workers must be at least 1")
+    with make_executor(args.executor, args.workers, args.ray_address) as executor:
+        build_bench(spec, args.out, executor=executor, device=args.device).close()
+    show_info(args.out, False, console)
+
+
+def run_info(args: argparse.Namespace, console: Console) -> None:
+    """Show a benchmark's info (default: the shipped one)."""
+    from tapq.bench import DEFAULT_BENCH
+
+    show_info(args.file or DEFAULT_BENCH, args.json, console)
+
+
+def show_info(path, as_json: bool, console: Console) -> None:
+    """``bench_info`` of the benchmark at `path`, as JSON or a table."""
+    from tapq.bench import BenchStore, bench_info
+
+    store = BenchStore(path)
+    try:
+        info = bench_info(store)
+    finally:
+        store.close()
+    if as_json:
+        print(json.dumps(info))
+        return
+    console.print(render.bench_table(info, f"benchmark {info['path']}"))

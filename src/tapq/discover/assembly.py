@@ -1,0 +1,136 @@
+"""Assembling a discovery run: everything the loop works with, built once and checked.
+
+`open_discovery` opens (or creates) the run database, refuses a resume with other settings,
+wires the LLM through the run's answer cache (or a finished run's, for a replay), prepares
+the benchmark's statistics for the sandbox, and restores the controller and population of
+a resumed run -- then hands them all to `Discovery`, which only loops.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from tapq.bench import BenchStore, noise_ceiling_iso
+from tapq.discover.config import DiscoverConfig
+from tapq.discover.controller import StrategyController
+from tapq.discover.evolution import Discovery, SearchTask, member_of
+from tapq.discover.llm import LLMBackend, make_backend
+from tapq.discover.llm_cache import CachedBackend
+from tapq.discover.prompting import all_strategies, task_context
+from tapq.discover.store import RunStore
+from tapq.errors import TapqError
+from tapq.executors import make_executor
+from tapq.proxies import bench_for_scoring
+from tapq.sandbox import SandboxJob, save_stats_for_sandbox
+
+__all__ = ["RUN_DB", "check_resumable", "check_run_folder", "open_discovery"]
+
+RUN_DB = "run.db"
+
+
+def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bool:
+    """Whether `store` holds a started run; TapqError if this configuration may not
+    continue it (no `resume`, or other settings). A setting the stored run predates
+    counts as its default."""
+    if store.count() == 0:
+        return False
+    if not resume:
+        raise TapqError(f"{config.out} already holds a run; add --resume to continue it, "
+                        "or choose another --out")
+    stored = {**DiscoverConfig.resume_defaults(), **(store.meta().get("config") or {})}
+    key = config.resume_key()
+    changed = [k for k in key if stored.get(k) != key[k]]
+    if changed:
+        raise TapqError(f"cannot resume {config.out}: it was started with other settings "
+                        f"({', '.join(changed)})")
+    return True
+
+
+def check_run_folder(config: DiscoverConfig, resume: bool) -> None:
+    """Raise TapqError if ``config.out`` holds a run that this one cannot continue: a
+    damaged run.db, a started run without `resume`, or one started with other settings.
+    For checking up front, so that nothing in the folder is touched."""
+    database = Path(config.out) / RUN_DB
+    if not database.is_file():
+        return
+    store = RunStore(database)
+    try:
+        check_resumable(store, config, resume)
+    finally:
+        store.close()
+
+
+class _NoLLM:
+    """Stands in for the LLM of a replayed run: it has that LLM's name, never answers."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def complete(self, *args, **kwargs):
+        raise TapqError("replay: the request is not in the source run's cache")
+
+
+def _replay_source(store: RunStore, source: Path) -> _NoLLM:
+    """Copy a finished run's LLM answers into `store`; a backend named like its LLM."""
+    if not source.is_file():
+        raise TapqError(f"nothing to replay: {source} does not exist")
+    origin = RunStore(source)
+    try:
+        name = origin.meta().get("llm")
+    finally:
+        origin.close()
+    if not name:
+        raise TapqError(f"{source} is not a finished tapq discovery run")
+    store.import_llm_cache(source)
+    return _NoLLM(name)
+
+
+def _task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str) -> SearchTask:
+    """The benchmark's data, its statistics written for the sandbox, the prompt context."""
+    data, stats = bench_for_scoring(config.bench, config.execution.device)
+    bench = BenchStore(config.bench)
+    try:
+        ceiling = noise_ceiling_iso(bench)
+    finally:
+        bench.close()
+    stats_path = out / "stats.pt"
+    save_stats_for_sandbox(stats, stats_path)
+    context = task_context(stats, data.bit_choices, ceiling if math.isfinite(ceiling) else 1.0)
+    store.set_meta(llm=llm_name, layers=[s.name for s in stats], bit_choices=data.bit_choices,
+                   noise_ceiling_iso=ceiling)
+    job = SandboxJob.from_file(stats_path, data.bit_choices, config.limits)
+    return SearchTask(data, job, context)
+
+
+def open_discovery(config: DiscoverConfig, resume: bool = False,
+                   backend: LLMBackend | None = None) -> Discovery:
+    """A ready-to-run `Discovery` for `config`: a new run, or the stored one when `resume`.
+
+    `backend` replaces the LLM named in the configuration (tests, custom clients).
+    """
+    execution = config.execution
+    executor = make_executor(execution.executor, execution.workers,
+                             execution.ray_address)  # starts nothing yet
+    out = Path(config.out)
+    if resume and not (out / RUN_DB).is_file():
+        raise TapqError(f"nothing to resume: {out} holds no run ({RUN_DB} is missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    store = RunStore(out / RUN_DB)
+    if not check_resumable(store, config, resume):
+        store.set_meta(config=config.resume_key(), started=time.time())
+    if config.replay:
+        backend = _replay_source(store, Path(config.replay) / RUN_DB)
+    raw = backend or make_backend(config.llm.spec, config.llm.base_url, config.llm.api_key_env,
+                                  config.llm.threads)
+    llm = CachedBackend(raw, store.response_cache(), replay_only=config.replay is not None)
+    strategies = {s.key: s for s in all_strategies()}
+    done = store.generations()
+    theta = done[-1].theta if done else None
+    controller = StrategyController(list(strategies), config.search.controller, theta=theta)
+    population = []
+    if done:
+        by_id = {c.id: c for c in store.candidates()}
+        population = [member_of(by_id[i]) for i in done[-1].population]
+    task = _task(config, out, store, llm.name)
+    return Discovery(config, store, llm, executor, task, strategies, controller, population)

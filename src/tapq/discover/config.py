@@ -1,0 +1,134 @@
+"""What a discovery run is configured by, in four groups: the LLM, the search, the sandbox
+limits and where the work runs.
+
+Which settings make a run *this* run -- so that ``--resume`` may continue it only with the
+same values -- is marked on the fields themselves (``resume="name"`` in their metadata) and
+collected by `DiscoverConfig.resume_key`, instead of a list kept by hand beside them. Where
+work runs (executor, workers, device) and how the LLM is reached (URL, key, threads) never
+change what a candidate scores, so a run may be resumed with other ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+
+from tapq.bench import DEFAULT_BENCH
+from tapq.discover.controller import ControllerConfig
+from tapq.sandbox import SandboxLimits
+
+__all__ = ["DiscoverConfig", "ExecutionConfig", "LLMConfig", "SearchConfig", "resume_field"]
+
+
+def resume_field(name: str, default, **kwargs):
+    """A dataclass field that is part of the resume key under `name`."""
+    return field(default=default, metadata={"resume": name}, **kwargs)
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Attributes:
+        spec: ``embedded`` (offline default), ``embedded:FILE.gguf`` or ``openai:MODEL``.
+        base_url: endpoint of an OpenAI-compatible server.
+        api_key_env: environment variable holding the API key.
+        threads: threads for the embedded model (None: what is free).
+        temperature, max_tokens: sampling of every request.
+    """
+
+    spec: str = resume_field("llm", "embedded")
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    threads: int | None = None
+    temperature: float = resume_field("temperature", 0.8)
+    max_tokens: int = resume_field("max_tokens", 400)
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Attributes:
+        generations: generations including the initial one (not a resume key: a finished
+            run may be continued for more generations).
+        population: candidates kept; also how many the initial generation asks for.
+        children: candidates asked per later generation (None: = population).
+        seed: seeds every random choice and every LLM request.
+        repair_rate: chance that a mutation repairs a failed candidate of the previous
+            generation (its error shown to the LLM) instead of improving a survivor.
+        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters.
+    """
+
+    generations: int = 3
+    population: int = resume_field("population", 6)
+    children: int | None = resume_field("children", None)
+    seed: int = resume_field("seed", 0)
+    repair_rate: float = resume_field("repair_rate", 0.25)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+
+    @property
+    def children_per_generation(self) -> int:
+        """Candidates asked in every generation after the first."""
+        return self.children or self.population
+
+
+@dataclass(frozen=True)
+class ExecutionConfig:
+    """Where work runs (never a resume key: it changes no score).
+
+    Attributes:
+        executor: where candidates are evaluated: ``local`` or ``ray`` (tapq.executors).
+        workers: local worker processes evaluating candidates (1: one after another, in
+            this process's sandbox), or the CPUs of a private local Ray instance.
+        ray_address: the Ray cluster to evaluate on (``ray`` only).
+        device: where the layer statistics are computed if not cached.
+    """
+
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class DiscoverConfig:
+    """Attributes:
+        bench: the ground-truth benchmark fitness is measured on.
+        out: the run folder (database, log, best_proxy.py, leaderboard).
+        llm: the LLM and its sampling.
+        search: the evolution's size, seed and strategy controller.
+        limits: sandbox limits per candidate.
+        execution: where candidates are evaluated and statistics computed.
+        replay: a finished run's folder: answer every request from its LLM cache (an
+            exact replay without the LLM; a request it never made is an error).
+    """
+
+    bench: Path = resume_field("bench", DEFAULT_BENCH)
+    out: Path = Path("tapq-run")
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    limits: SandboxLimits = field(default_factory=SandboxLimits)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+    replay: Path | None = None
+
+    def resume_key(self) -> dict:
+        """The settings a resumed run must share with the stored one, by name."""
+        key = _resume_values(self)
+        key["bench"] = str(Path(self.bench).resolve())
+        return key
+
+    @staticmethod
+    def resume_defaults() -> dict:
+        """Every resume setting's default: a run stored before a setting existed (or was a
+        resume key) ran with its default, so a missing stored value means that."""
+        defaults = _resume_values(DiscoverConfig())
+        defaults.pop("bench")
+        return defaults
+
+
+def _resume_values(config) -> dict:
+    """Resume-key values of `config` and of the configs nested in it, by their names."""
+    values = {}
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if "resume" in item.metadata:
+            values[item.metadata["resume"]] = value
+        elif is_dataclass(value):
+            values.update(_resume_values(value))
+    return values

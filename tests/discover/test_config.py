@@ -1,0 +1,58 @@
+"""Discovery settings: grouped, with the resume key derived from the fields themselves."""
+from pathlib import Path
+
+import pytest
+
+from tapq.bench import DEFAULT_BENCH
+from tapq.discover import (CandidateRecord, ControllerConfig, DiscoverConfig, ExecutionConfig,
+                           LLMConfig, RunStore, SearchConfig, Status, check_resumable)
+from tapq.errors import TapqError
+
+# The resume key as runs stored it before the settings were grouped (flat, nine keys).
+STORED_BEFORE_GROUPING = {"bench": str(DEFAULT_BENCH.resolve()), "llm": "embedded",
+                          "population": 6, "children": None, "seed": 0, "controller": "dpo",
+                          "temperature": 0.8, "max_tokens": 400, "repair_rate": 0.25}
+
+
+def _started_run(path: Path, key: dict) -> RunStore:
+    store = RunStore(path)
+    store.set_meta(config=key, started=0.0)
+    store.add_candidate(CandidateRecord(generation=0, slot=0, operator="init", hint="fisher",
+                                        parents=[], prompt=[], response="", thought="",
+                                        code=None, code_hash=None, status=Status.NO_CODE))
+    return store
+
+
+def test_the_resume_key_covers_what_changes_scores_and_nothing_else():
+    key = DiscoverConfig().resume_key()
+    assert {k: key[k] for k in STORED_BEFORE_GROUPING} == STORED_BEFORE_GROUPING
+    assert set(key) - set(STORED_BEFORE_GROUPING) == {
+        "controller_beta", "controller_lr", "controller_steps", "controller_floor",
+        "controller_margin"}
+    moved = DiscoverConfig(llm=LLMConfig(base_url="http://x", threads=3),
+                           search=SearchConfig(generations=9),
+                           execution=ExecutionConfig(workers=4, device="cuda"))
+    assert moved.resume_key() == key  # where and how long it runs is no resume key
+
+
+def test_a_run_stored_before_the_grouping_resumes_and_other_settings_are_named(tmp_path):
+    store = _started_run(tmp_path / "run.db", STORED_BEFORE_GROUPING)
+    try:
+        assert check_resumable(store, DiscoverConfig(out=tmp_path), resume=True)
+        changed = DiscoverConfig(out=tmp_path, search=SearchConfig(
+            seed=4, controller=ControllerConfig(beta=2.0)))
+        with pytest.raises(TapqError, match=r"other settings \(seed, controller_beta\)"):
+            check_resumable(store, changed, resume=True)
+        with pytest.raises(TapqError, match="add --resume"):
+            check_resumable(store, DiscoverConfig(out=tmp_path), resume=False)
+    finally:
+        store.close()
+
+
+def test_controller_settings_are_checked():
+    with pytest.raises(ValueError, match="unknown controller"):
+        ControllerConfig(kind="ppo")
+    with pytest.raises(ValueError, match="beta and lr must be positive"):
+        ControllerConfig(beta=float("nan"))
+    with pytest.raises(ValueError, match="floor within"):
+        ControllerConfig(floor=1.5)
