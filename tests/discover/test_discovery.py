@@ -26,10 +26,11 @@ LIMITS = SandboxLimits(wall_seconds=6, cpu_seconds=4, memory_mb=512)
 ORDER = ["fisher", *BAD, "hawq", "gradient"]
 
 
-def _config(out: Path, executor: str = "local", workers: int = 1, **search) -> DiscoverConfig:
+def _config(out: Path, executor: str = "local", workers: int = 1, replay: Path | None = None,
+            **search) -> DiscoverConfig:
     search = dict(dict(generations=2, population=len(ORDER) - 2, children=4, seed=3), **search)
     return DiscoverConfig(bench=DEFAULT_BENCH, out=out, llm=LLMConfig(spec="openai:fake"),
-                          search=SearchConfig(**search), limits=LIMITS,
+                          search=SearchConfig(**search), limits=LIMITS, replay=replay,
                           execution=ExecutionConfig(executor=executor, workers=workers))
 
 

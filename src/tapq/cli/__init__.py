@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             args.device = resolve_device(args.device)
         # Piped output is not wrapped at 80 columns: tables stay whole in files and logs.
-        args.run(args, Console(width=None if sys.stdout.isatty() else 160))
+        args.handler(args, Console(width=None if sys.stdout.isatty() else 160))
     except TapqError as error:
         print(f"tapq: error: {one_line(error)}", file=sys.stderr)
         return 2

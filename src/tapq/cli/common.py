@@ -32,11 +32,11 @@ def one_line(message: object) -> str:
 def new_command(group, name: str, help_text: str, example: str | None,
                 run: Callable | None = None) -> argparse.ArgumentParser:
     """A (sub)command `name` in the subparsers `group`, with `example` as its epilog and
-    `run(args, console)` as what it does."""
+    `run(args, console)` as what it does (stored as `handler`: a command may have an argument named run)."""
     parser = group.add_parser(name, help=help_text, description=help_text, epilog=example,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     if run is not None:
-        parser.set_defaults(run=run)
+        parser.set_defaults(handler=run)
     return parser
 
 
