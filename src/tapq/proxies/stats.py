@@ -31,6 +31,7 @@ from tapq.cache import cache_dir
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.progress import track
+from tapq.proxies.degenerate import warn_degenerate
 from tapq.models.identity import model_digest, update_digest
 from tapq.quant import fold_batchnorm, find_quantizable_layers, measure_costs
 from tapq.quant.layers import QuantLayer
@@ -324,13 +325,15 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, seed: i
         fishers = _fisher(folded, names, x, y)
     synflows = _synflow(folded, names, x[:1])
 
-    return [LayerStats(
+    stats = [LayerStats(
         name=info.name, kind=info.kind, index=info.index, num_params=info.num_params,
         macs=costs.layers[info.name].macs, weight=_frozen(weights[k]),
         grad=_frozen(grads[k]), act_in=_frozen(rows[k][0]), act_out=_frozen(rows[k][1]),
         hessian_trace=traces[k], hessian_trace_avg=traces[k] / info.num_params,
         hessian_eig=eigs[k], fisher=_frozen(fishers[k]), synflow=_frozen(synflows[k]))
         for k, info in enumerate(infos)]
+    warn_degenerate(stats)
+    return stats
 
 
 # Where statistics are computed is not part of what they are (devices agree within float
@@ -377,6 +380,7 @@ def collect_stats_cached(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     if stats is None:
         stats = collect_stats(model, x, y, **options, device=device)
         _save(stats, path)
+    warn_degenerate(stats)  # also when read back: the warning must not vanish on a rerun
     while len(_MEMORY) >= _MEMORY_ENTRIES:
         _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[key] = stats

@@ -85,7 +85,7 @@ class PTQEngine:
             calib_x = calib_x[index]
         # The calibration sample is small (calib_size examples): it lives on the device.
         self.calib_x = calib_x = calib_x.to(self.device)
-        self.fp_model, self.folded_pairs = fold_batchnorm(model,
+        self.fp_model, self.fold_report = fold_batchnorm(model,
                                                           calib_x[:1].to(model_device(model)))
         self.fp_model.to(self.device)
         self.fp_model.requires_grad_(False)
@@ -179,7 +179,7 @@ class PTQEngine:
                                  else (1.0, 0))
             replace_module(model, name, QuantLayer(
                 model.get_submodule(name), self.quantized_weight(name, w_bits, a_bits),
-                w_bits, a_bits, scale, zero_point))
+                w_bits, a_bits, scale, zero_point, name=name))
         return model
 
 
