@@ -36,11 +36,16 @@ def degenerate_statistics(stats: Sequence) -> list[str]:
     """One message per statistic of `stats` (LayerStats) that carries no signal."""
     messages = []
     synflow = _constant([s.synflow for s in stats])
+    zero_synflow = [s.name for s in stats if not bool(s.synflow.any())]
+    saturation = ("on its all-ones input with |weights|, saturating activations such as ReLU6 "
+                  "or hard-swish clip to a constant and pass no gradient")
     if synflow is not None:
-        messages.append(
-            f"SynFlow is {synflow:g} for every weight of every layer, so proxies that read it "
-            "see no signal (on an all-ones input with |weights|, saturating activations such "
-            "as ReLU6 or hard-swish clip to a constant)")
+        messages.append(f"SynFlow is {synflow:g} for every weight of every layer, so proxies "
+                        f"that read it see no signal ({saturation})")
+    elif zero_synflow:
+        messages.append(f"SynFlow is zero for {len(zero_synflow)} of {len(stats)} layers "
+                        f"({_listed(zero_synflow)}), so proxies that read it cannot rank them "
+                        f"({saturation})")
     zero_fisher = [s.name for s in stats if not bool(s.fisher.any())]
     if zero_fisher and len(zero_fisher) == len(stats):
         messages.append("the Fisher information is zero for every layer (the loss does not "

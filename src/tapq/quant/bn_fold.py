@@ -24,7 +24,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights, fuse_linear_bn_weights
 from tapq.errors import TapqError
 from tapq.quant.bn_pairs import (BN_TYPES, Candidates, by_graph, by_hooks, mismatch,
                                  output_tensors)
-from tapq.quant.layers import QUANTIZABLE_TYPES, QuantLayer, replace_module
+from tapq.quant.layers import QUANTIZABLE_TYPES, QuantLayer, layer_input, replace_module
 
 __all__ = ["FoldReport", "fold_batchnorm", "fold_pairs", "fold_report_of"]
 
@@ -104,7 +104,8 @@ def _layer_inputs(model: nn.Module, names: list[str], example: torch.Tensor
     """Each named layer's first input, and the model's output, over `example`."""
     inputs: dict[str, torch.Tensor] = {}
     handles = [model.get_submodule(name).register_forward_pre_hook(
-        lambda m, i, name=name: inputs.setdefault(name, i[0].detach())) for name in names]
+        lambda m, i, name=name: inputs.setdefault(name, layer_input(name, i).detach()))
+        for name in names]
     try:
         output = _outputs(model, example)
     finally:
@@ -142,8 +143,9 @@ def _fold_verified(model: nn.Module, found: Candidates, example: torch.Tensor
         layer, bn = model.get_submodule(layer_name), model.get_submodule(bn_name)
         candidate = _fold_checked(layer, bn, inputs[layer_name]) if layer_name in inputs else None
         if candidate is None:
-            left.append((bn_name, f"folding into {layer_name} does not reproduce BN({layer_name}"
-                         "(x)): the layer's forward is not a plain conv/linear of its weight"))
+            reason = (f"folding into {layer_name} does not reproduce BN({layer_name}(x)): the "
+                      "layer's forward is not a plain conv/linear of its weight")
+            left.append((bn_name, reason))
         else:
             accepted.append((layer_name, bn_name))
             fused[layer_name] = candidate
@@ -192,11 +194,11 @@ def fold_batchnorm(model: nn.Module, example: torch.Tensor | None = None
                                              for bn in bns), method="none")
     try:
         found, method = by_graph(folded), "graph"
-    except Exception as error:  # FX cannot trace data-dependent control flow and more
+    except Exception as error:  # noqa: BLE001 -- FX raises many types (TraceError, TypeError...)
         if example is None:
-            report = FoldReport(left=tuple((bn, "the model is not FX-traceable "
-                                            f"({type(error).__name__}) and no example input "
-                                            "was given") for bn in bns), method="none")
+            reason = (f"the model is not FX-traceable ({type(error).__name__}) and no "
+                      "example input was given")
+            report = FoldReport(left=tuple((bn, reason) for bn in bns), method="none")
             _warn_left(model, report)
             return folded, report
         found, method = by_hooks(folded, example), "forward pass"

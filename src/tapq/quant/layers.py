@@ -190,6 +190,19 @@ def check_substitutable(name: str, module: nn.Module) -> None:
                         "not the shape of its layer type; tapq cannot quantize it")
 
 
+def layer_input(name: str, inputs: tuple) -> torch.Tensor:
+    """The input tensor a forward (pre-)hook of layer `name` saw, or a one-line TapqError.
+
+    tapq quantizes a layer's input activation, which it finds as the first positional
+    argument of the call; a layer called with keywords only has none to quantize.
+    """
+    if not inputs or not isinstance(inputs[0], torch.Tensor):
+        raise TapqError(f"layer {name} is called without a tensor as its first positional "
+                        "argument (e.g. conv(input=x)); call it as layer(x) so tapq can "
+                        "quantize its input")
+    return inputs[0]
+
+
 class QuantLayer(nn.Module):
     """A Conv/Linear layer with fake-quantized weights and input activations.
 
