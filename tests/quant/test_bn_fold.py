@@ -1,5 +1,7 @@
+import logging
 import warnings
 
+import pytest
 import torch
 from torch import nn
 
@@ -108,3 +110,54 @@ def test_folding_a_transformer_is_a_traced_no_op():
         assert torch.equal(a, b), name
     with torch.no_grad():
         assert torch.equal(model(x), folded(x))
+
+
+class _TokenLinearBn(nn.Module):
+    """A Linear on (batch, 16 tokens, 8) whose output a 16-channel BatchNorm1d reads: it
+    normalises tokens, not the Linear's 10 outputs, so it must not be folded into it."""
+
+    def __init__(self, traceable: bool):
+        super().__init__()
+        self.fc = nn.Linear(8, 10)
+        self.bn = nn.BatchNorm1d(16)
+        self.traceable = traceable
+
+    def forward(self, x):
+        y = self.bn(self.fc(x))
+        if not self.traceable and y.sum() > 1e9:  # data-dependent: FX cannot trace
+            y = -y
+        return y
+
+
+@pytest.mark.parametrize("traceable, method", [(True, "graph"), (False, "forward pass")])
+def test_a_batchnorm_over_other_channels_is_left_with_the_reason(traceable, method, caplog,
+                                                                monkeypatch):
+    monkeypatch.setattr("tapq.quant.bn_fold._warned", set())  # warned once per process
+    model = randomize_batchnorm(_TokenLinearBn(traceable))
+    x = torch.randn(3, 16, 8)
+    with caplog.at_level(logging.WARNING):
+        folded, report = fold_batchnorm(model, x[:1])
+    assert report.method == method and report.pairs == ()
+    assert report.left == (("bn", "normalises 16 channels but fc outputs 10"),)
+    assert any("1 of 1 BatchNorm layers of _TokenLinearBn left unfolded" in r.getMessage()
+               for r in caplog.records)
+    with torch.no_grad():
+        assert torch.equal(model(x), folded(x))
+
+
+class _ConvThenScale(nn.Conv2d):
+    """A conv subclass whose forward is not linear in (weight, bias) the way folding
+    assumes: BN(0.5 * conv(x)) is not 0.5 * conv'(x) for the folded conv'."""
+
+    def forward(self, x):
+        return 0.5 * super().forward(x)
+
+
+def test_a_fold_that_does_not_reproduce_the_output_is_refused():
+    model = randomize_batchnorm(nn.Sequential(_ConvThenScale(3, 4, 3), nn.BatchNorm2d(4)))
+    x = torch.randn(2, 3, 6, 6)
+    folded, report = fold_batchnorm(model, x[:1])
+    assert report.pairs == () and report.left[0][0] == "1"
+    assert "does not reproduce BN(0(x))" in report.left[0][1]
+    with torch.no_grad():
+        assert torch.allclose(model(x), folded(x))

@@ -89,3 +89,35 @@ def test_a_layer_the_forward_pass_never_calls_stays_full_precision(digits, caplo
     engine.quantize(uniform_config(engine.layer_names, w_bits=4, a_bits=8))
     stats = collect_stats(model, digits.calib.x[:16], digits.calib.y[:16])
     assert [s.name for s in stats] == ["body.1", "head"]
+
+
+def test_a_layer_tapq_cannot_quantize_is_a_one_line_error_naming_it():
+    import pytest
+
+    from tapq.errors import TapqError
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    torch.nn.utils.parametrizations.weight_norm(model[2])
+    with pytest.raises(TapqError, match=r"^layer 2 \(ParametrizedLinear\) has no plain 'weight'"):
+        find_quantizable_layers(model)
+    lazy = nn.Sequential(nn.LazyConv2d(4, 3))
+    with pytest.raises(TapqError, match="layer 0 .* lazy module that was never run"):
+        find_quantizable_layers(lazy)
+
+
+def test_a_quantized_layer_runs_its_modules_own_forward_and_hooks():
+    class Doubling(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(Doubling(4, 3))
+    calls = []
+    model[0].register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    x = torch.randn(5, 4)
+    quantized = PTQEngine(model, x).quantize(BitConfig(w={"0": 8}, a={"0": 32}))
+    assert isinstance(quantized[0], QuantLayer)
+    with torch.no_grad():  # the 2x of its forward is kept, on the 8-bit weight
+        assert torch.allclose(quantized(x), model(x), atol=0.02)
+        assert not torch.allclose(quantized(x), model(x) / 2, atol=0.1)
+    assert calls and calls[-1] == (5, 3)
