@@ -231,6 +231,11 @@ def test_printed_output_is_quoted_in_errors_but_capped(stats_file):
     ("def sensitivity(l, b):\n    return __import__('os')\n", "name '__import__'"),
     ("def sensitivity(l, b):\n    return 1.0\nclass A:\n    pass\n", "class definitions"),
     ("async def sensitivity(l, b):\n    return 1.0\n", "async"),
+    # class patterns read attributes with no ast.Attribute node (dunders included)
+    ("def sensitivity(l, b):\n    match l:\n        case float(__class__=c):\n"
+     "            return 1.0\n    return 0.0\n", "line 3: class patterns"),
+    ("def sensitivity(l, b):\n    match l:\n        case float(x):\n            return x\n"
+     "    return 0.0\n", "use isinstance()"),
     ("def sensitivity(l):\n    return 1.0\n", "two arguments"),
     ("def sensitivity(l, b, *, k):\n    return 1.0\n", "keyword-only"),
     ("def f(l, b):\n    return 1.0\n", "must define a top-level function sensitivity"),
@@ -264,6 +269,10 @@ def test_screen_lists_several_problems_first_line_first():
     "def sensitivity(layer, bits, scale=1.0):\n    input = layer.act_in\n"
     "    return float(input.abs().mean()) * scale\n",
     "def sensitivity(*args):\n    return 1.0\n",
+    # value, sequence and mapping patterns read no attributes
+    "def sensitivity(layer, bits):\n    match bits:\n        case 2 | 3:\n            return 2.0\n"
+    "        case [a, *rest]:\n            return 1.0\n        case {'k': v}:\n"
+    "            return 0.5\n    return 0.0\n",
 ])
 def test_screen_accepts_ordinary_proxies(code):
     assert screen(code) is None
