@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import ast
 
-from tapq.sandbox.worker import ALLOWED_MODULES, CANDIDATE_FILE, attribute_allowed
+from tapq.sandbox.policy import ALLOWED_MODULES, CANDIDATE_FILE, attribute_allowed
 
 __all__ = ["FORBIDDEN_NAMES", "MAX_CODE_CHARS", "screen"]
 

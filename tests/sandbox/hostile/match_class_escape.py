@@ -7,7 +7,7 @@ def sensitivity(layer, bits):
     match torch.nn.Linear(1, 1):
         case torch.nn.Module(__reduce_ex__=reduce):
             pass
-    _, (_, root, _), *rest = reduce(1)
+    _, (_, root, _), *_ = reduce(1)
     match F.relu:
         case root(__globals__={"__builtins__": real}):
             pass
