@@ -9,7 +9,8 @@ from rich.console import Console
 
 from tapq.cli import render
 from tapq.cli.allocate import allocation_inputs
-from tapq.cli.common import (add_budget_args, add_device_arg, add_model_args, new_command,
+from tapq.cli.common import (add_budget_args, add_device_arg, add_model_args, add_sandbox_arg,
+                             new_command,
                              ptq_settings, qat_epochs)
 
 EXAMPLE = ("example: tapq compare --budget avg-bits=3 --proxies hawq_v2,fisher,size\n"
@@ -32,6 +33,7 @@ def add_parser(commands) -> None:
                         "(a Pareto sweep) instead of all budgets at once")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:

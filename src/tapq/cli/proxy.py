@@ -8,7 +8,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tapq.cli import render
-from tapq.cli.common import Parser, add_device_arg, new_command
+from tapq.cli.common import (Parser, add_device_arg, add_sandbox_arg, check_sandbox,
+                             new_command)
 
 LIST_EXAMPLE = "example: tapq proxy list"
 EVAL_EXAMPLE = ("example: tapq proxy eval            # all built-ins, default benchmark\n"
@@ -30,6 +31,7 @@ def add_parser(commands) -> None:
                           "repeatable")
     evaluate.add_argument("--json", action="store_true", help="print a JSON list")
     add_device_arg(evaluate)
+    add_sandbox_arg(evaluate)
 
 
 def run_list(args: argparse.Namespace, console: Console) -> None:
@@ -47,9 +49,11 @@ def run_list(args: argparse.Namespace, console: Console) -> None:
 def run_eval(args: argparse.Namespace, console: Console) -> None:
     """Score the proxies on the benchmark and print their fitness."""
     from tapq.bench import DEFAULT_BENCH
-    from tapq.proxies import evaluate_proxies
+    from tapq.proxies import ProxyFile, evaluate_proxies, load_proxy
 
     bench = args.bench or DEFAULT_BENCH
+    if any(isinstance(load_proxy(p)[1], ProxyFile) for p in args.proxy or []):
+        check_sandbox(args)  # files are generated (or foreign) code: only behind the boundary
     results = evaluate_proxies(bench, args.proxy, args.device)
     if args.json:
         print(json.dumps([r.to_json() for r in results]))

@@ -163,7 +163,8 @@ def verify(scratch: str, outside: list[str], needed: list[str]) -> dict[str, str
     if _forks():
         failed["processes"] = "fork() succeeded"
     here = os.path.dirname(os.path.abspath(__file__))
-    folders = ["/", "/tmp", "/var/tmp", "/dev/shm", "/run/lock", here, *outside]
+    folders = list(dict.fromkeys(["/", "/tmp", "/var/tmp", "/dev/shm", "/run/lock", here,
+                                  *outside]))
     written = [f for f in folders if os.path.isdir(f) and f != scratch and _creates_file(f)]
     if written:
         failed["filesystem"] = f"files can be created in {', '.join(written)}"
