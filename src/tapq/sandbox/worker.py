@@ -100,8 +100,7 @@ def _read_all(fd: int) -> bytes:
     while chunk := os.pread(fd, 1 << 20, offset):
         chunks.append(chunk)
         offset += len(chunk)
-    os.close(fd)
-    return b"".join(chunks)
+    return b"".join(chunks)  # fd stays open: sealed, it is no way out
 
 
 def _setup(job: dict, stats_fd: int) -> tuple:
