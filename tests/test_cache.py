@@ -24,7 +24,7 @@ def test_a_shared_cache_folder_is_tightened(tmp_path):
 
 def test_a_file_or_someone_elses_folder_is_refused(tmp_path):
     (tmp_path / "file").write_text("x")
-    with pytest.raises(TapqError, match="not a folder"):
+    with pytest.raises(TapqError, match="cache folder .*file"):
         private_dir(tmp_path / "file")
     target = tmp_path / "elsewhere"
     target.mkdir()
