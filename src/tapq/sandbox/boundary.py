@@ -38,11 +38,13 @@ class Isolation:
         mechanisms: the layers in force (e.g. "user+mount+network namespaces").
         missing: requirement -> what got through, for each that did not hold.
         problems: why a layer could not be applied.
+        seconds: what building and verifying the boundary cost the worker.
     """
 
     mechanisms: tuple[str, ...] = ()
     missing: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    seconds: float = 0.0
 
     @property
     def isolated(self) -> bool:
@@ -51,7 +53,7 @@ class Isolation:
     @classmethod
     def from_report(cls, report: dict) -> "Isolation":
         return cls(tuple(report.get("mechanisms", ())), dict(report.get("missing", {})),
-                   tuple(report.get("problems", ())))
+                   tuple(report.get("problems", ())), float(report.get("seconds", 0.0)))
 
     def describe(self) -> str:
         """One line for outputs: the level and how it was had (or what is missing)."""

@@ -298,6 +298,7 @@ def _run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
 
 def _boundary(job: dict, wall: float) -> dict:
     """Phase 2 up to the resource limits; the isolation observed, as the ready line says it."""
+    start = time.perf_counter()
     mechanisms, problems = isolation.isolate(job["path"], os.getcwd())
     if wall:  # dumps where the candidate is just before the parent's wall-clock kill;
         # its thread starts after Landlock (it inherits it), before seccomp forbids threads
@@ -306,12 +307,15 @@ def _boundary(job: dict, wall: float) -> dict:
         mechanisms.append(isolation.seal())
     except OSError as error:
         problems.append(f"seccomp: {error.strerror or error}")
-    return {"mechanisms": mechanisms, "problems": problems}
+    return {"mechanisms": mechanisms, "problems": problems,
+            "seconds": time.perf_counter() - start}
 
 
 def _checked(report: dict, job: dict) -> dict:
+    start = time.perf_counter()
     needed = isolation.jail.needed_paths(job["path"])
     report["missing"] = isolation.verify(os.getcwd(), job.get("outside", []), needed)
+    report["seconds"] += time.perf_counter() - start
     return report
 
 
