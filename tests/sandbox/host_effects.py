@@ -30,8 +30,10 @@ import json
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -120,8 +122,72 @@ def _program(path: Path, folder: Path, port: int) -> str:
     code = path.read_text()
     for name, value in (("HARNESS_DIR", repr(str(folder))), ("HARNESS_PORT", str(port)),
                         ("HARNESS_PID", str(os.getpid()))):
-        code = re.sub(rf"^{name} = .*$", f"{name} = {value}", code, flags=re.M)
+        code = re.sub(rf"^{name} = .*$", f"{name} = {value}", code, flags=re.MULTILINE)
     return code
+
+
+# --- running the harness as another user ---------------------------------------------------
+NOBODY = 65534
+MODES = ("root", "unprivileged", "no-cap-sys-admin")
+
+
+def _python_for(prefix: list[str]) -> str | None:
+    """An interpreter `prefix` (a user switch) can run, and start again by its
+    sys.executable (as the sandbox does), with our version: ours, or the system's."""
+    check = ("import subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True); "
+             "print(tuple(sys.version_info[:2]))")
+    version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    for python in (sys.executable, f"/usr/bin/python{version}", "/usr/bin/python3"):
+        if python and os.path.exists(python) and subprocess.run(
+                [*prefix, python, "-c", check], capture_output=True, text=True,
+                check=False).stdout.strip() == str(tuple(sys.version_info[:2])):
+            return python
+    return None
+
+
+def _mode(mode: str) -> tuple[list[str], str] | str:
+    """(command prefix, interpreter) for `mode`, or why it cannot be had here."""
+    if mode == "current":
+        return [], sys.executable
+    if os.geteuid() != 0:
+        return f"the {mode} mode needs root to switch users"
+    if mode == "root":
+        return [], sys.executable
+    tool = "setpriv" if mode == "unprivileged" else "capsh"
+    if shutil.which(tool) is None:
+        return f"{tool} is not installed (apt-get install util-linux libcap2-bin)"
+    prefix = [tool, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] \
+        if mode == "unprivileged" else [tool, "--drop=cap_sys_admin", "--"]
+    if mode == "no-cap-sys-admin":
+        probe = subprocess.run([*prefix, "-c", "grep CapEff /proc/self/status"],
+                               capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            return f"capsh cannot drop CAP_SYS_ADMIN here: {probe.stderr.strip()[:200]}"
+        prefix = [*prefix, "-c", 'exec "$@"', "capsh"]
+    python = _python_for(prefix)
+    if python is None:
+        return f"no Python {sys.version_info[0]}.{sys.version_info[1]} that uid {NOBODY} may run"
+    return prefix, python
+
+
+def run_mode(mode: str, stats: Path, guards: str = "off", only: str | None = None
+             ) -> dict | str:
+    """This harness's report, run as `mode` (root, unprivileged, no-cap-sys-admin or
+    current) on `stats` (a file that user may read); or why the mode cannot be had here."""
+    found = _mode(mode)
+    if isinstance(found, str):
+        return found
+    prefix, python = found
+    paths = [p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(paths),
+           "HOME": "/tmp" if mode == "unprivileged" else os.environ.get("HOME", "/tmp")}
+    command = [*prefix, python, str(Path(__file__).resolve()), "--stats", str(stats),
+               "--guards", guards, *(["--only", only] if only else [])]
+    done = subprocess.run(command, cwd=stats.parent, env=env, capture_output=True, text=True,
+                          timeout=1500, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"the harness failed as {mode}: {done.stderr[-3000:]}")
+    return json.loads(done.stdout)
 
 
 def main() -> None:
