@@ -1,18 +1,14 @@
-"""The sandbox: the only place where proxy code written by an LLM (or a user) runs.
+"""The parent side of the sandbox: start a worker per candidate, watch it, kill it, read it.
 
-Candidate code is hostile until proven otherwise. Two layers keep it in:
-
-1. ``screen`` -- a static check of the AST before anything runs: imports only from
-   math / numpy / torch (ALLOWED_MODULES), no ``open``/``exec``/``eval``/``getattr``...,
-   no dunder or private names, no attribute from DENIED_ATTRIBUTES (file I/O, pickles,
-   code loading, torch.os ...), no classes, a size cap, and a top-level
-   ``def sensitivity(layer, bits)``. Its reasons name the line, for the LLM to repair.
-2. ``Sandbox.table`` -- a fresh worker process per call (see worker.py): own
-   process group killed with SIGKILL on timeout, scrubbed environment (nothing copied
-   from ours, so no API keys), scratch working directory removed afterwards, nobody's
-   uid when we are root, no network, RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0, safe
-   builtins and an import hook that hands out read-only views of the allowed modules.
-   The result comes back on a private pipe; the candidate's prints go to a capped buffer.
+Candidate code is hostile until proven otherwise. In front of it: ``screen`` (a static
+check of the AST with reasons an LLM can act on) and the worker's language-level policy
+(policy.py) -- a fast first filter; behind them, the boundary: each worker builds and
+verifies an OS boundary of its own before the candidate runs (isolation.py: namespace
+jail, Landlock, seccomp, limits) and refuses to go on without it unless allowed
+(boundary.py). Here: a fresh worker process per call in its own process group, killed
+with SIGKILL on timeout; an environment built from nothing (no API keys); a scratch
+folder removed afterwards; the statistics from a sealed memfd, re-hashed before each
+worker (stats_file.py); the result on a private pipe, checked; prints in a capped log.
 
 Usage::
 
@@ -23,9 +19,8 @@ Usage::
 
 Each call costs a process start, the torch import and loading the statistics (about
 1.2 s on two CPU cores, ``startup_seconds``); the wall and CPU limits count only from the
-moment the candidate's code starts. The screen itself lives in screen.py and the
-policy it shares with the worker (allowed modules, denied attributes, safe builtins) in
-worker.py.
+moment the candidate's code starts; building and verifying the boundary adds about 10 ms
+(``SandboxResult.isolation.seconds``).
 Determinism: every (layer, bits) cell sees a fresh copy of the layer and freshly seeded
 torch/numpy RNGs, so a table does not depend on evaluation order; it is not re-evaluated.
 """
