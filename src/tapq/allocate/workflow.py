@@ -113,6 +113,9 @@ class Comparer:
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
         self.tied, self.bench = tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
+        if qat_epochs and not data.labelled:
+            raise TapqError(f"QAT fine-tuning trains on labels and {data.name} has none; "
+                            "drop --finetune (label-free data is judged by agreement)")
         loaded = [load_proxy(p) for p in proxies]
         self.measurer = Measurer(model, data, settings, device)
         self.pinned = {**first_last_pins(self.measurer.layer_names, self.bits, pin_first_last),
