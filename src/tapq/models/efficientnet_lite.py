@@ -37,8 +37,15 @@ from torch.nn import functional as F
 
 from tapq.errors import TapqError
 
-__all__ = ["LITE_VARIANTS", "LiteVariant", "EfficientNetLite", "SameConv2d", "lite_weights_path",
-           "load_efficientnet_lite", "same_padding"]
+__all__ = [
+    "LITE_VARIANTS",
+    "EfficientNetLite",
+    "LiteVariant",
+    "SameConv2d",
+    "lite_weights_path",
+    "load_efficientnet_lite",
+    "same_padding",
+]
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # TF's 0.99 decay; only matters if someone trains the model

@@ -33,11 +33,20 @@ from torch.func import functional_call, grad, vmap
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.progress import track
-from tapq.proxies.hessian import hutchinson_traces, power_iteration, twice_differentiable_attention
+from tapq.proxies.hessian import (
+    hutchinson_traces,
+    power_iteration,
+    twice_differentiable_attention,
+)
 from tapq.proxies.stats_config import ALL_STATISTICS
-from tapq.quant import fold_batchnorm, find_quantizable_layers, measure_costs
+from tapq.quant import find_quantizable_layers, fold_batchnorm, measure_costs
 from tapq.quant.layers import QuantLayer
-from tapq.quant.quantizers import FULL_PRECISION, check_bits, fake_quant_weight, weight_scale
+from tapq.quant.quantizers import (
+    FULL_PRECISION,
+    check_bits,
+    fake_quant_weight,
+    weight_scale,
+)
 
 # Per-example gradients are computed in chunks holding at most this many gradient values.
 _PER_EXAMPLE_BUDGET = 2 ** 24
@@ -259,7 +268,7 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
     rows = [(_rows(m, acts[k][0], max_act_rows, generator),
              _rows(m, acts[k][1], max_act_rows, generator))
             for k, m in enumerate(modules)] if "act" in want else None
-    del acts
+    acts.clear()
     y, curvature_loss = _targets(logits, y, generator)
     loss = nn.functional.cross_entropy(logits, y)
     traces, errors, eigs = [math.nan] * len(infos), [math.nan] * len(infos), [math.nan] * len(infos)

@@ -43,7 +43,7 @@ class StatsConfig:
     statistics: tuple[str, ...] | None = None
     seed: int = 0
 
-    def resolved(self, num_params: int) -> "StatsConfig":
+    def resolved(self, num_params: int) -> StatsConfig:
         """Every None replaced by the default for a model of `num_params` parameters."""
         defaults = _LARGE if num_params >= LARGE_MODEL else _SMALL
         values = {key: getattr(self, key) if getattr(self, key) is not None else value
