@@ -53,8 +53,7 @@ def test_a_known_good_proxy_beats_a_random_one(bench, tmp_path):
     for _ in range(20):
         table = rng.random((len(data.layers), len(data.bit_choices)))
         scores = config_scores(table, data.bit_choices, data.bits)
-        random_iso.append(fitness("random", scores, data.accuracy, data.avg_bits,
-                                  data.is_val, 0).spearman_iso)
+        random_iso.append(fitness("random", scores, data, 0).spearman_iso)
     assert good.proxy == "good" and good.error is None
     assert good.spearman_iso > max(random_iso)
     assert good.spearman_iso > 0.3
@@ -96,5 +95,23 @@ def test_cli_proxy_eval_json_has_the_contract_keys(bench):
     rows = json.loads(result.stdout)
     assert [r["proxy"] for r in rows] == ["hawq_v2", "size"]
     keys = {"proxy", "spearman", "kendall", "pearson", "spearman_top20", "spearman_iso",
-            "spearman_val", "spearman_iso_val", "ms"}
+            "spearman_iso_select", "spearman_iso_test", "ms", "target", "split",
+            "spearman_iso_ci", "reference", "delta_iso", "delta_iso_ci", "verdict"}
     assert all(keys <= set(r) for r in rows)
+    hawq, size = rows
+    assert hawq["reference"] == size["reference"] == "hawq_v2"  # the best built-in given
+    assert hawq["delta_iso"] == 0 and hawq["delta_iso_ci"] == [0, 0]
+    low, high = size["spearman_iso_ci"]
+    assert low <= size["spearman_iso_test"] <= high and high - low > 0.01
+    low, high = size["delta_iso_ci"]
+    assert low <= size["delta_iso"] <= high
+    assert size["verdict"] in ("beats", "loses to", "indistinguishable from")
+
+
+def test_other_targets_and_splits(bench):
+    [kl] = evaluate_proxies(bench, ["hawq_v2"], target="kl", split="select")
+    [acc] = evaluate_proxies(bench, ["hawq_v2"])
+    assert kl.target == "kl" and kl.split == "select" and acc.target == "accuracy"
+    assert kl.spearman_iso != acc.spearman_iso  # ranked against another target
+    with pytest.raises(TapqError, match="unknown split"):
+        evaluate_proxies(bench, ["hawq_v2"], split="val")

@@ -39,19 +39,51 @@ def bench_table(info: dict, title: str) -> Table:
     return table
 
 
+def _ci(ci: Sequence[float]) -> str:
+    low, high = ci
+    return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
+
+
 def fitness_table(results: Sequence[Fitness], title: str) -> Table:
-    """A table of proxy fitness, best iso-budget correlation first."""
-    columns = {"spearman_iso": "ρ iso", "spearman_iso_val": "ρ iso val", "spearman": "ρ",
-               "spearman_val": "ρ val", "kendall": "τ", "pearson": "r",
-               "spearman_top20": "ρ top20%", "spearman_top50": "ρ top50%", "ms": "ms"}
-    table = Table(title=title)
+    """A table of proxy fitness, best iso-budget correlation on the search split first:
+    iso-budget rho per split, the 95% interval on the interval split and the paired
+    difference to the reference there."""
+    split = next((r.split for r in results if r.split), None)
+    reference = next((r.reference for r in results if r.reference), None)
+    target = results[0].target if results else "accuracy"
+    table = Table(title=f"{title}\ntarget: {target}"
+                  + (f"; intervals: 95% paired bootstrap on the {split} split" if split else ""))
     table.add_column("proxy", style="bold", no_wrap=True)
-    for header in columns.values():
+    for header in ("ρ iso search", "ρ iso select", "ρ iso test"):
         table.add_column(header, justify="right", no_wrap=True)
-    for result in sorted(results, key=lambda r: -r.spearman_iso):
-        table.add_row(result.proxy, *(f"{getattr(result, c):.3f}" if c != "ms" else
-                                      f"{result.ms:.1f}" for c in columns))
+    if split:
+        table.add_column(f"95% CI ({split})", justify="right", no_wrap=True)
+    if reference:
+        table.add_column(f"Δ vs {reference} [95% CI]", justify="right", no_wrap=True)
+    for header in ("ρ", "τ", "ms"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in sorted(results, key=lambda r: -r.spearman_iso):
+        cells = [r.proxy, _fmt3(r.spearman_iso), _fmt3(r.spearman_iso_select),
+                 _fmt3(r.spearman_iso_test)]
+        if split:
+            cells.append(_ci(r.spearman_iso_ci))
+        if reference:
+            cells.append("reference" if r.proxy == reference else
+                         f"{r.delta_iso:+.3f} {_ci(r.delta_iso_ci)} {r.verdict or ''}"
+                         if math.isfinite(r.delta_iso) else "")
+        cells += [_fmt3(r.spearman), _fmt3(r.kendall), f"{r.ms:.1f}"]
+        table.add_row(*cells)
     return table
+
+
+def verdict_line(proxy: Fitness) -> str:
+    """One sentence: how `proxy` compares with its reference, interval included."""
+    if proxy.reference is None or not math.isfinite(proxy.delta_iso):
+        return f"{proxy.proxy}: no comparison (its iso-budget rho is undefined on the split)"
+    if proxy.proxy == proxy.reference:
+        return f"{proxy.proxy} is the reference"
+    return (f"{proxy.proxy} {proxy.verdict} {proxy.reference} on the {proxy.split} split: "
+            f"Δ iso-ρ {proxy.delta_iso:+.3f}, 95% CI {_ci(proxy.delta_iso_ci)}")
 
 
 def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
@@ -81,15 +113,15 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
 
 
 def generations_table(summary) -> Table:
-    """Per generation: candidates, valid share, best and median fitness, best on val."""
+    """Per generation: candidates, valid share, best and median fitness, best on select."""
     table = Table(title="discovery: iso-budget Spearman per generation")
-    for column in ("gen", "candidates", "valid", "best", "median", "best (val)",
+    for column in ("gen", "candidates", "valid", "best", "median", "best (select)",
                    "population best", "top strategy (p)"):
         table.add_column(column, justify="right")
     for g in summary.generations:
         top = max(g.probabilities.items(), key=lambda kv: kv[1])
         table.add_row(str(g.generation), str(g.candidates), str(g.valid), _fmt3(g.best),
-                      _fmt3(g.median), _fmt3(g.best_val), _fmt3(g.population_best),
+                      _fmt3(g.median), _fmt3(g.best_select), _fmt3(g.population_best),
                       f"{top[0]} ({top[1]:.2f})")
     return table
 
