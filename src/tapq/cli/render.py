@@ -86,16 +86,24 @@ def verdict_line(proxy: Fitness) -> str:
             f"Δ iso-ρ {proxy.delta_iso:+.3f}, 95% CI {_ci(proxy.delta_iso_ci)}")
 
 
+def _accuracy(result) -> str:
+    """An accuracy with its 95% binomial interval over the evaluation set."""
+    low, high = result.q_acc_ci
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{100 * result.q_acc:.2f}%"
+    return f"{100 * result.q_acc:.2f}% [{100 * low:.1f}, {100 * high:.1f}]"
+
+
 def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
     """Configurations from proxies, uniform precision and the oracle, with what they measured.
 
     `rows` are CompareRow objects; bits per layer are listed in layer order.
     """
     table = Table(title=title)
-    columns = ["config from", "accuracy", "after QAT", "size MB", "MBitOps", "avg w-bits",
+    columns = ["config from", "accuracy [95% CI]", "after QAT", "size MB", "MBitOps", "avg w-bits",
                "bits per layer"]
     if not measured:
-        columns = [c for c in columns if c not in ("accuracy", "after QAT")]
+        columns = [c for c in columns if c not in ("accuracy [95% CI]", "after QAT")]
     if all(row.qat_acc is None for row in rows) and "after QAT" in columns:
         columns.remove("after QAT")
     for column in columns:
@@ -103,7 +111,7 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
                          else "right", no_wrap=column != "bits per layer")
     for row in rows:
         r = row.result
-        cells = {"config from": row.label, "accuracy": f"{100 * r.q_acc:.2f}%",
+        cells = {"config from": row.label, "accuracy [95% CI]": _accuracy(r),
                  "after QAT": "" if row.qat_acc is None else f"{100 * row.qat_acc:.2f}%",
                  "size MB": f"{r.size_mb:.4f}", "MBitOps": f"{r.bitops / 1e6:.1f}",
                  "avg w-bits": f"{r.avg_w_bits:.2f}",
