@@ -10,6 +10,9 @@ job. What is measured:
 - the first ``repeat`` samples again under calibration seed ``seed + 1``: the noise
   ceiling is the Spearman correlation between the two measurements;
 - ``layer`` configurations: one layer at each bit-width, all others at full precision.
+Every measurement also stores each target on the even and the odd evaluation examples
+(the same PTQ and evaluation, split afterwards): the independent halves reliability
+and the proxy ceiling are computed from (tapq.bench.reliability).
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ import numpy as np
 import torch
 
 from tapq.bench.sampling import average_bits, sample_configs
-from tapq.bench.store import BenchStore, ConfigRow, ResultRow
+from tapq.bench.store import HALF_TARGETS, BenchStore, ConfigRow, ResultRow
 from tapq.data import DataSpec, DatasetSplits, load_data
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
@@ -118,12 +121,27 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     start = time.perf_counter()
     engine, data, fp_log_probs = _engine(calib_seed)
     result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval)
-    log_probs = torch.log_softmax(result.logits, 1)
-    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1).mean().item()
-    correct = (result.logits.argmax(1) == data.eval.y).float()
+    per_example = per_example_targets(result.logits, data.eval.y, fp_log_probs)
+    kl = per_example["kl"].mean().item()
+    correct = per_example["accuracy"]
     return ResultRow(config.id, calib_seed, result.accuracy, result.loss, kl,
                      correct[0::2].mean().item(), correct[1::2].mean().item(),
-                     time.perf_counter() - start)
+                     time.perf_counter() - start,
+                     halves={t: (per_example[t][0::2].mean().item(),
+                                 per_example[t][1::2].mean().item()) for t in HALF_TARGETS})
+
+
+def per_example_targets(logits: torch.Tensor, labels: torch.Tensor,
+                        fp_log_probs: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each target per evaluation example, so that any subset's value is a mean: accuracy
+    (top-1 correct), loss (cross-entropy), KL to the full-precision outputs and agreement
+    with the full-precision top-1. The even and odd examples are the two disjoint halves
+    split-half reliability correlates."""
+    log_probs = torch.log_softmax(logits, 1)
+    return {"accuracy": (logits.argmax(1) == labels).float(),
+            "loss": torch.nn.functional.cross_entropy(logits, labels, reduction="none"),
+            "kl": (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1),
+            "agreement": (logits.argmax(1) == fp_log_probs.argmax(1)).float()}
 
 
 def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int], device: str = "cpu"

@@ -10,6 +10,10 @@ Tables:
 - ``results``: one row per (config, calibration seed), committed as it is measured:
   accuracy, loss, KL divergence to the full-precision outputs, and accuracy on the two
   halves of the evaluation split (even / odd examples) for split-half reliability.
+- ``halves``: the other targets (``HALF_TARGETS``: loss, KL, agreement with the
+  full-precision top-1) on the even and odd halves, one row per (config, seed, target).
+  A build writes them with each result (one PTQ, one evaluation, split afterwards);
+  ``tapq bench remeasure`` adds them to benchmarks built before they existed.
 A build killed at any point loses at most the rows in flight; rerunning skips every
 (config, seed) already in ``results``.
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.errors import TapqError
@@ -44,12 +48,20 @@ CREATE TABLE IF NOT EXISTS results (
     accuracy REAL NOT NULL, loss REAL NOT NULL, kl REAL NOT NULL,
     accuracy_even REAL NOT NULL, accuracy_odd REAL NOT NULL, seconds REAL NOT NULL,
     PRIMARY KEY (config_id, calib_seed));
+CREATE TABLE IF NOT EXISTS halves (
+    config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
+    target TEXT NOT NULL, even REAL NOT NULL, odd REAL NOT NULL,
+    PRIMARY KEY (config_id, calib_seed, target));
 CREATE VIEW IF NOT EXISTS layer_sensitivity AS
     SELECT c.layer, c.layer_bits AS bits, r.calib_seed, r.accuracy, r.kl,
            (SELECT CAST(value AS REAL) FROM meta WHERE key = 'fp_accuracy') - r.accuracy
                AS accuracy_drop
     FROM configs c JOIN results r ON r.config_id = c.id WHERE c.kind = 'layer';
 """
+
+# Targets whose even / odd halves live in the ``halves`` table; accuracy's halves are the
+# ``accuracy_even`` / ``accuracy_odd`` columns of ``results``.
+HALF_TARGETS = ("loss", "kl", "agreement")
 
 # What a reader needs in ``meta``; a build writes all of it before the first measurement.
 REQUIRED_META = ("spec", "data", "layers", "calib_seeds", "fp_accuracy", "sampled")
@@ -73,7 +85,11 @@ class ConfigRow:
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One measurement of one configuration under one calibration seed."""
+    """One measurement of one configuration under one calibration seed.
+
+    ``halves`` maps a target of ``HALF_TARGETS`` to its (even, odd) half values; it is
+    written with the row and not read back here (see ``BenchStore.halves``).
+    """
 
     config_id: int
     calib_seed: int
@@ -83,6 +99,7 @@ class ResultRow:
     accuracy_even: float
     accuracy_odd: float
     seconds: float
+    halves: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
 
 
 class BenchStore:
@@ -165,6 +182,40 @@ class BenchStore:
             self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                             (row.config_id, row.calib_seed, row.accuracy, row.loss, row.kl,
                              row.accuracy_even, row.accuracy_odd, row.seconds))
+            self._insert_halves(row)
+
+    def add_halves(self, rows: Iterable[ResultRow]) -> None:
+        """Record the half values of measurements whose results are already stored."""
+        with self.db:
+            for row in rows:
+                self._insert_halves(row)
+
+    def _insert_halves(self, row: ResultRow) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO halves VALUES (?, ?, ?, ?, ?)",
+                            [(row.config_id, row.calib_seed, target, even, odd)
+                             for target, (even, odd) in row.halves.items()])
+
+    def halves(self, target: str, calib_seed: int) -> dict[int, tuple[float, float]]:
+        """Config id -> (even, odd) half values of `target` under `calib_seed`, for every
+        configuration whose halves were measured."""
+        if target == "accuracy":
+            query = ("SELECT config_id, accuracy_even, accuracy_odd FROM results "
+                     "WHERE calib_seed = ?")
+            args: tuple = (calib_seed,)
+        elif target in HALF_TARGETS:
+            if not self._has_table("halves"):  # a benchmark opened read-only, built before
+                return {}
+            query = ("SELECT config_id, even, odd FROM halves "
+                     "WHERE calib_seed = ? AND target = ?")
+            args = (calib_seed, target)
+        else:
+            raise TapqError(f"no half measurements of target {target!r} (known: accuracy, "
+                            f"{', '.join(HALF_TARGETS)})")
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(query, args)}
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = ?", (name,)).fetchone() is not None
 
     def results(self, calib_seed: int | None = None) -> list[ResultRow]:
         """Stored measurements, optionally for one calibration seed."""

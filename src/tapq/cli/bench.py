@@ -78,3 +78,5 @@ def show_info(path, as_json: bool, console: Console) -> None:
         print(json.dumps(info))
         return
     console.print(render.bench_table(info, f"benchmark {info['path']}"))
+    console.print(render.ceiling_table(info, "proxy ceiling: the most a proxy's ρ can be "
+                                             "against one stored measurement"))
