@@ -39,7 +39,7 @@ from scipy import stats
 
 from tapq.correlation import BAND_WIDTH, MIN_BAND, budget_bands
 
-__all__ = ["BandCeiling", "Ceiling", "SOURCES", "estimate_ceiling", "spearman_brown"]
+__all__ = ["SOURCES", "BandCeiling", "Ceiling", "bands_of", "estimate_ceiling", "spearman_brown"]
 
 RESAMPLES = 2000
 
@@ -79,13 +79,13 @@ def _independent(m: np.ndarray) -> np.ndarray:
     return cross * 2 / (1 + same)
 
 
-# source -> (estimator over a (k, ..., n) stack of measurements, what k rows it needs)
+# source -> (estimator over a (k, ..., n) stack of its k measurements, the method in words)
 SOURCES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "halves": (_halves, "even and odd evaluation halves, one calibration seed; "
-                        "Spearman-Brown corrected"),
+    "halves": (_halves, ("even vs odd evaluation halves, one calibration seed; "
+                         "Spearman-Brown corrected")),
     "seeds": (_seeds, "two calibration seeds on the same evaluation images"),
-    "independent": (_independent, "calibration seed s on one half vs seed s+1 on the other; "
-                                  "Spearman-Brown step-up"),
+    "independent": (_independent, ("seed s on one half vs seed s+1 on the other; "
+                                   "Spearman-Brown step-up")),
 }
 
 

@@ -1,4 +1,4 @@
-"""``tapq bench build`` and ``tapq bench info``: ground-truth benchmarks."""
+"""``tapq bench build``, ``info`` and ``remeasure``: ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -13,12 +13,15 @@ from tapq.errors import TapqError
 
 BUILD_EXAMPLE = ("example: tapq bench build --model mnist-cnn --out mnist.db --configs 600 "
                  "--workers 2")
+REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
+                     "         tapq bench remeasure mine.db --limit 240   # the first 240 "
+                     "configurations")
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build`` and ``tapq bench info``."""
+    """Register ``tapq bench build``, ``info`` and ``remeasure``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -40,6 +43,15 @@ def add_parser(commands) -> None:
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    remeasure = new_command(group, "remeasure", "Measure the targets on the two evaluation "
+                            "halves for a benchmark built without them (resumable), for the "
+                            "ceilings from independent halves.", REMEASURE_EXAMPLE,
+                            run_remeasure)
+    remeasure.add_argument("file", help="benchmark database (updated in place)")
+    remeasure.add_argument("--limit", type=int, help="only the first N sampled configurations "
+                           "(they span every average-bit band; default: all)")
+    add_executor_args(remeasure, "configurations")
+    add_device_arg(remeasure)
 
 
 def run_build(args: argparse.Namespace, console: Console) -> None:
@@ -56,6 +68,20 @@ def run_build(args: argparse.Namespace, console: Console) -> None:
     with make_executor(args.executor, args.workers, args.ray_address) as executor:
         build_bench(spec, args.out, executor=executor, device=args.device).close()
     show_info(args.out, False, console)
+
+
+def run_remeasure(args: argparse.Namespace, console: Console) -> None:
+    """Measure half values into an existing benchmark, then show its info."""
+    from tapq.bench import remeasure_halves
+    from tapq.executors import make_executor
+
+    if args.workers < 1:
+        raise TapqError("--workers must be at least 1")
+    with make_executor(args.executor, args.workers, args.ray_address) as executor:
+        done = remeasure_halves(args.file, args.limit, executor=executor, device=args.device)
+    console.print(f"measured the halves of {done.measured} (configuration, seed) pairs in "
+                  f"{done.seconds:.0f} s ({done.skipped} already had them)")
+    show_info(args.file, False, console)
 
 
 def run_info(args: argparse.Namespace, console: Console) -> None:
