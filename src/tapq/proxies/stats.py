@@ -31,6 +31,7 @@ from torch import nn
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.proxies import stats_passes as passes
+from tapq.proxies.degenerate import warn_degenerate
 from tapq.proxies.hessian import (
     hutchinson_traces,
     power_iterations,
@@ -205,7 +206,7 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
             return _frozen(first.rows[k][side])
         return torch.empty(0, _features(modules[k], side))
 
-    return [LayerStats(
+    stats = [LayerStats(
         name=info.name, kind=info.kind, index=info.index, num_params=info.num_params,
         macs=costs.layers[info.name].macs, weight=_frozen(weights[k]),
         grad=tensor(first.grads, k), act_in=rows(k, 0), act_out=rows(k, 1),
@@ -213,6 +214,8 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
         hessian_trace_se=errors[k], hessian_eig=eigs[k], fisher=tensor(fishers, k),
         synflow=tensor(synflows, k))
         for k, info in enumerate(infos)]
+    warn_degenerate(stats)
+    return stats
 
 
 def _features(module: nn.Module, side: int) -> int:
