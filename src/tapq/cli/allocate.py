@@ -12,8 +12,10 @@ from tapq.cli.common import (
     add_budget_args,
     add_device_arg,
     add_model_args,
+    add_sandbox_arg,
     add_stats_args,
     bit_list,
+    check_sandbox,
     load_model_and_data_of,
     new_command,
     ptq_settings,
@@ -42,13 +44,14 @@ def add_parser(commands) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_stats_args(parser)
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def allocation_inputs(args: argparse.Namespace, proxies: list[str]):
     """Model, data, budgets, bits and ties from the shared allocation flags; every flag
     and proxy file is checked before the model is loaded."""
     from tapq.allocate import Budget, check_pin
-    from tapq.proxies import load_proxy
+    from tapq.proxies import ProxyFile, load_proxy
     from tapq.quant import check_bits
 
     budgets = [Budget.parse(text) for text in args.budget]
@@ -57,8 +60,8 @@ def allocation_inputs(args: argparse.Namespace, proxies: list[str]):
     check_pin(bits, args.pin_first_last)
     if args.finetune and args.epochs < 1:
         raise TapqError("--epochs must be at least 1")
-    for proxy in proxies:
-        load_proxy(proxy)
+    if any(isinstance(load_proxy(proxy)[1], ProxyFile) for proxy in proxies):
+        check_sandbox(args)  # before the model loads: files run only behind the boundary
     model, data = load_model_and_data_of(args)
     tied = [group.split(",") for group in args.tie]
     return model, data, budgets, bits, tied

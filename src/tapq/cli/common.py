@@ -13,8 +13,9 @@ from tapq.errors import TapqError
 from tapq.executors import EXECUTORS
 
 __all__ = ["Parser", "add_budget_args", "add_device_arg", "add_executor_args", "add_model_args",
-           "add_stats_args", "bit_list", "check_sizes", "data_spec_of", "load_model_and_data_of",
-           "new_command", "one_line", "ptq_settings", "qat_epochs", "stats_config"]
+           "add_sandbox_arg", "add_stats_args", "bit_list", "check_sandbox", "check_sizes",
+           "data_spec_of", "load_model_and_data_of", "new_command", "one_line", "ptq_settings",
+           "qat_epochs", "stats_config"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -169,3 +170,25 @@ def ptq_settings(args: argparse.Namespace):
 def qat_epochs(args: argparse.Namespace) -> int:
     """QAT epochs asked for (0: none)."""
     return args.epochs if args.finetune == "qat" else 0
+
+
+def add_sandbox_arg(parser: argparse.ArgumentParser) -> None:
+    """``--allow-unisolated``, on every command that may run generated or file proxies."""
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help="run proxy code even where the sandbox's OS boundary cannot be "
+                        "had (not recommended; every output then says so)")
+
+
+def check_sandbox(args: argparse.Namespace) -> str:
+    """The sandbox's isolation, stated on stderr before any proxy code runs; one-line
+    TapqError when the OS boundary cannot be had and --allow-unisolated was not given."""
+    import sys
+
+    from tapq.sandbox import allow_unisolated, require_isolation
+
+    if getattr(args, "allow_unisolated", False):
+        allow_unisolated()  # pool and Ray workers inherit it
+    isolation = require_isolation()
+    line = f"sandbox: {isolation.describe()}"
+    print(f"tapq: {line}" if isolation.isolated else f"tapq: warning: {line}", file=sys.stderr)
+    return isolation.describe()

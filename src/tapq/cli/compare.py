@@ -13,6 +13,7 @@ from tapq.cli.common import (
     add_budget_args,
     add_device_arg,
     add_model_args,
+    add_sandbox_arg,
     add_stats_args,
     new_command,
     ptq_settings,
@@ -41,6 +42,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     add_stats_args(parser)
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
