@@ -179,7 +179,8 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
         w.requires_grad_(True)
     with twice_differentiable_attention():
         parts = passes.chunks(x, y, passes.chunk_size(folded, x))
-        first = passes.first_order(folded, modules, weights, parts, want, max_act_rows, seed)
+        first = (passes.first_order(folded, modules, weights, parts, want, max_act_rows, seed)
+                 if want & {"grad", "act", "fisher"} else passes.FirstOrder(None, None, None))
 
         def chunk_grads():
             return passes.curvature_grads(folded, weights, parts)

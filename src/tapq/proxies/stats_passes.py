@@ -23,6 +23,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 __all__ = [
+    "FirstOrder",
     "Chunk",
     "chunk_size",
     "chunks",
@@ -105,7 +106,7 @@ class FirstOrder:
 
     grads: list[torch.Tensor] | None
     rows: list[tuple[torch.Tensor, torch.Tensor]] | None
-    labels: torch.Tensor
+    labels: torch.Tensor | None
 
 
 class _RowSampler:
