@@ -118,23 +118,10 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
     return make_backend(spec, base_url, api_key_env, threads)
 
 
-def check_bench(path: str | Path) -> None:
-    """Raise TapqError unless `path` is a benchmark with enough measurements to search on."""
-    from tapq.bench import BenchStore, load_bench_data
-
-    store = BenchStore(path)
-    try:
-        measured = len(load_bench_data(store).accuracy)
-    finally:
-        store.close()
-    if measured < 10:
-        raise TapqError(f"{path} has only {measured} measured configurations; finish "
-                        "building it first")
-
-
 def run(args: argparse.Namespace, console: Console) -> None:
     """Run ``tapq discover`` and print generations, the final check and the outputs."""
-    from tapq.discover import check_run_folder, compare_at_budget, discover, human_to_beat
+    from tapq.discover import (check_bench, check_run_folder, compare_at_budget, discover,
+                               human_to_beat)
 
     # Every check comes before discover(), which creates the run folder and its database:
     # a run that cannot start leaves nothing behind.
@@ -168,7 +155,8 @@ def show_discovery(result, console: Console) -> None:
     console.print(render.generations_table(result.summary))
     if result.final:
         console.print(render.fitness_table(result.final, "final check: best discovered proxy "
-                                           "vs the human baselines (search split unless 'val')"))
+                                           "vs the human baselines"))
+        console.print(render.verdict_line(result.final[0]))
         twin = same_ranking(result.final[0], result.final[1:])
         if twin:
             console.print(f"[yellow]note:[/yellow] the best discovered proxy ranks every "

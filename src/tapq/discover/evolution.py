@@ -34,7 +34,7 @@ from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Sta
 from tapq.discover.strategies import Strategy
 from tapq.executors import Executor
 from tapq.progress import StepBar
-from tapq.proxies import config_scores, fitness
+from tapq.proxies import config_scores, fitness, iso_undefined
 from tapq.sandbox import SandboxJob, SandboxResult
 
 __all__ = ["Discovery", "SearchTask", "member_of"]
@@ -43,8 +43,9 @@ log = logging.getLogger("tapq.discover")
 
 @dataclass(frozen=True)
 class SearchTask:
-    """What every candidate is judged on: the benchmark's configurations, the sandbox job
-    that computes a program's table, and the facts every prompt states."""
+    """What every candidate is judged on: the benchmark's search and select
+    configurations (never its test split), the sandbox job that computes a program's
+    table, and the facts every prompt states."""
 
     data: BenchData
     job: SandboxJob
@@ -53,8 +54,7 @@ class SearchTask:
     def fitness_of(self, table: np.ndarray) -> dict:
         """Every fitness figure of a table on the benchmark (``--json`` form)."""
         scores = config_scores(table, self.data.bit_choices, self.data.bits)
-        return fitness("candidate", scores, self.data.accuracy, self.data.avg_bits,
-                       self.data.is_val, 0.0).to_json()
+        return fitness("candidate", scores, self.data, 0.0).to_json()
 
 
 def member_of(record: CandidateRecord) -> Member:
@@ -243,5 +243,8 @@ class Discovery:
         record.metrics = self.task.fitness_of(result.table)
         record.fitness = record.metrics["spearman_iso"]
         if not math.isfinite(record.fitness):
-            record.status, record.error = Status.ERROR, "fitness is undefined (constant scores)"
+            record.status = Status.ERROR
+            record.error = (f"fitness is undefined: {iso_undefined(self.task.data)}"
+                            if iso_undefined(self.task.data) else
+                            "fitness is undefined: the table gave no finite iso-budget rho")
             record.fitness = float("-inf")

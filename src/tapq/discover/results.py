@@ -2,6 +2,12 @@
 
 ``best_proxy.py`` is a plain proxy file (thought as its docstring), usable as it is by
 ``tapq proxy eval`` and ``tapq allocate``; like any proxy file it runs in the sandbox.
+
+The run's answer is chosen on the benchmark's *select* split: of the last generation's
+population (the best distinct programs by search fitness), the one with the best
+iso-budget rho on select. Fitness on search drove the evolution, so it is optimistic for
+the survivors; select is fresh data for that one choice. The *test* split is never read
+here (discovery is not even given it); the final check reports it.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ class GenerationSummary:
     valid: int
     best: float
     median: float
-    best_val: float
+    best_select: float
     population_best: float
     probabilities: dict[str, float]
 
@@ -70,14 +76,13 @@ def summarize(store: RunStore) -> RunSummary:
     for gen in store.generations():
         members = [r for r in records if r.generation == gen.generation]
         fits = _finite([r.fitness for r in members])
-        vals = _finite([r.metrics.get("spearman_iso_val", float("nan")) for r in members
-                        if math.isfinite(r.fitness)])
+        vals = _finite([select_fitness(r) for r in members if math.isfinite(r.fitness)])
         generations.append(GenerationSummary(
             gen.generation, len(members), len(fits), max(fits, default=float("nan")),
             float(np.median(fits)) if fits else float("nan"),
             max(vals, default=float("nan")), gen.best_fitness, gen.probabilities))
     done = store.generations()
-    best = store.candidate(done[-1].population[0]) if done and done[-1].population else None
+    best = chosen([store.candidate(i) for i in done[-1].population]) if done else None
     return RunSummary(
         generations, best, len(records), sum(math.isfinite(r.fitness) for r in records),
         sum(r.duplicate_of is not None for r in records),
@@ -87,6 +92,23 @@ def summarize(store: RunStore) -> RunSummary:
         sum(r.eval_seconds for r in records))
 
 
+def select_fitness(record: CandidateRecord) -> float:
+    """A candidate's iso-budget rho on the select split (runs from before the three
+    splits stored it as ``spearman_iso_val``)."""
+    metrics = record.metrics or {}
+    return float(metrics.get("spearman_iso_select", metrics.get("spearman_iso_val", float("nan"))))
+
+
+def chosen(population: list[CandidateRecord]) -> CandidateRecord | None:
+    """The run's answer: the best of `population` (in search order) on the select split;
+    where select cannot rank (undefined there for all), the best on search."""
+    ranked = [(select_fitness(r), -i) for i, r in enumerate(population)]
+    finite = [k for k in ranked if math.isfinite(k[0])]
+    if not finite:
+        return population[0] if population else None
+    return population[-max(finite)[1]]
+
+
 def proxy_file_text(record: CandidateRecord, bench: str) -> str:
     """A proxy file for `record`: its thought and provenance as docstring, then its code."""
     metrics = record.metrics
@@ -94,7 +116,7 @@ def proxy_file_text(record: CandidateRecord, bench: str) -> str:
     doc = (f'"""{thought}\n\nDiscovered by tapq discover: candidate {record.id}, generation '
            f"{record.generation}, strategy {record.strategy}.\n"
            f"Fitness on {bench}: iso-budget Spearman {metrics.get('spearman_iso', 0):.4f} "
-           f"(search), {metrics.get('spearman_iso_val', 0):.4f} (validation).\n"
+           f"(search), {select_fitness(record):.4f} (select).\n"
            'It runs in the tapq sandbox; use with tapq proxy eval / tapq allocate --proxy.\n"""\n')
     return doc + (record.code or "")
 
@@ -111,10 +133,10 @@ def write_outputs(store: RunStore, out: Path, bench: str) -> tuple[Path | None, 
     with atomic_path(board) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["rank", "id", "generation", "strategy", "fitness_search",
-                         "fitness_val", "spearman", "thought"])
+                         "fitness_select", "spearman", "thought"])
         for rank, r in enumerate(rows, 1):
             writer.writerow([rank, r.id, r.generation, r.strategy, f"{r.fitness:.4f}",
-                             f"{r.metrics.get('spearman_iso_val', float('nan')):.4f}",
+                             f"{select_fitness(r):.4f}",
                              f"{r.metrics.get('spearman', float('nan')):.4f}", r.thought])
     return best_path, board
 

@@ -3,7 +3,7 @@
 Opens the run (assembly.py), runs the evolution (evolution.py), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
 (final_check.py): the best discovered proxy against every human baseline on the
-benchmark, validation split included, which the search never saw.
+benchmark's test split, which the search never saw, with paired intervals.
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapq.discover.assembly import open_discovery
+from tapq.discover.assembly import check_bench, open_discovery
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.final_check import fitness_check
 from tapq.discover.llm import LLMBackend
@@ -58,6 +58,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    check_bench(config.bench)  # before the run folder exists: a refused run leaves nothing
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     handler = _log_to(out)
