@@ -101,7 +101,7 @@ def _store(path, avg, halves, target_in_halves_table: bool):
             full = (even + odd) / 2
             if target_in_halves_table:
                 store.add_result(ResultRow(i, s, 0.9, 0.1, full, 0.9, 0.9, 0.0,
-                                           kl_even=even, kl_odd=odd))
+                                           halves={"kl": (even, odd)}))
             else:
                 store.add_result(ResultRow(i, s, full, 0.1, 0.0, even, odd, 0.0))
     return store

@@ -5,11 +5,11 @@ import sqlite3
 import pytest
 
 from tapq.bench import BenchSpec, BenchStore, build_bench, ceilings, remeasure_halves
+from tapq.bench.store import HALF_TARGETS
 from tapq.errors import TapqError
 
 SPEC = BenchSpec(model="digits-cnn", data="digits?eval_n=200&calib_n=64", configs=24,
                  ptq="rtn", repeat=8, bits=(2, 4, 8), calib_size=32, layer_sensitivity=False)
-LATER = ("agreement", "agreement_even", "agreement_odd", "kl_even", "kl_odd")
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +20,21 @@ def built(tmp_path_factory):
 
 
 def _later(path):
+    """(config, seed, agreement, then even and odd of loss, KL and agreement) per result."""
     with sqlite3.connect(path) as db:
-        return db.execute(f"SELECT config_id, calib_seed, {', '.join(LATER)} FROM results "
+        halves = {(c, s, t): (e, o) for c, s, t, e, o in db.execute("SELECT * FROM halves")}
+        rows = db.execute("SELECT config_id, calib_seed, agreement FROM results "
                           "ORDER BY config_id, calib_seed").fetchall()
+    return [(c, s, a, *(v for t in HALF_TARGETS for v in halves.get((c, s, t), (None, None))))
+            for c, s, a in rows]
 
 
 def _as_old(built, path):
-    """A copy of `built` as a file from before agreement and the KL halves were stored."""
+    """A copy of `built` as a file from before agreement and the halves table existed."""
     shutil.copy(built, path)
     with sqlite3.connect(path) as db:
-        db.execute(f"UPDATE results SET {', '.join(c + ' = NULL' for c in LATER)}")
+        db.execute("UPDATE results SET agreement = NULL")
+        db.execute("DROP TABLE halves")
     return path
 
 
@@ -68,5 +73,5 @@ def test_a_measurement_that_does_not_reproduce_keeps_no_halves(built, tmp_path):
     with pytest.raises(TapqError, match="1 of 32 measurements did not reproduce"):
         remeasure_halves(old)
     rows = {row[:2]: row[2:] for row in _later(old)}
-    assert rows[(3, 0)] == (None,) * len(LATER)
+    assert rows[(3, 0)] == (None,) * (1 + 2 * len(HALF_TARGETS))
     assert all(v is not None for key, values in rows.items() if key != (3, 0) for v in values)

@@ -1,5 +1,5 @@
 """Ground truth: sampled configurations, PTQ-measured, stored in SQLite, with the noise
-ceiling and the proxy ceilings from independent halves and seeds."""
+ceiling and the proxy ceilings from independent halves and seeds; targets and splits."""
 from tapq.bench.analysis import bench_info, ceilings, noise_ceiling, noise_ceiling_iso
 from tapq.bench.builder import BenchSpec, build_bench
 from tapq.bench.ground_truth import (SPLITS, TARGETS, BenchData, assign_splits, bench_target,

@@ -63,10 +63,15 @@ def split_half_reliability(store: BenchStore) -> float:
     return float(2 * rho / (1 + rho))
 
 
+def benchmark_target(store: BenchStore) -> str:
+    """The target the benchmark ranks configurations by (accuracy unless it declares one)."""
+    return bench_target(store.meta())
+
+
 def _full_values(store: BenchStore, target: str, seed: int) -> dict[int, float]:
     """Config id -> `target` on the whole evaluation split under calibration `seed`."""
     return {r.config_id: getattr(r, target) for r in store.results(seed)
-            if getattr(r, target) is not None}
+            if getattr(r, target, None) is not None}
 
 
 def _paired(store: BenchStore, source: str, target: str, ids: list[int]) -> tuple[list, list]:

@@ -1,8 +1,9 @@
 """Adding half measurements to a benchmark built before every result stored them.
 
 A benchmark's ceiling from independent evaluation halves needs its target on the even
-and the odd evaluation examples. Accuracy's halves have always been stored; agreement
-and the KL and agreement halves only since targets and ceilings were built. ``remeasure_halves``
+and the odd evaluation examples. Accuracy's halves have always been stored; the loss, KL
+and agreement halves (``halves`` table) and agreement itself only since targets and
+ceilings were built. ``remeasure_halves``
 measures the stored configurations again with the benchmark's own settings (one PTQ and
 one evaluation each, split afterwards) and keeps the halves only of measurements that
 reproduce the stored full-split values: halves must split the very measurement the

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from tapq.cli import render
-from tapq.cli.common import add_executor_args, new_command
+from tapq.cli.common import (add_executor_args, add_sandbox_arg, check_sandbox,
+                             new_command)
 from tapq.errors import TapqError
 from tapq.outputs import check_output_folder
 
@@ -59,6 +60,7 @@ def add_parser(commands) -> None:
                         "human proxy at this budget and measure (default avg-bits=3)")
     add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sandbox_arg(parser)
 
 
 def _config(args: argparse.Namespace):
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
                                                    llm.threads)
     check_bench(config.bench)
     check_run_folder(config, args.resume)
+    check_sandbox(args)  # before the run folder exists and any candidate runs
     result = discover(config, resume=args.resume, backend=backend)
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
@@ -171,6 +174,8 @@ def show_discovery(result, console: Console) -> None:
     console.print(f"LLM {result.llm}: {result.summary.candidates} candidates, "
                   f"{result.summary.valid} valid, {tokens:,} tokens; "
                   f"wall {result.wall_seconds:.0f} s")
+    if result.isolation:
+        console.print(f"sandbox: {result.isolation}")
 
 
 def show_compare(rows: list, budget: str, console: Console) -> None:

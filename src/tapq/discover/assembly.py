@@ -23,7 +23,7 @@ from tapq.discover.store import RunStore
 from tapq.errors import TapqError
 from tapq.executors import make_executor
 from tapq.proxies import bench_for_scoring, iso_undefined
-from tapq.sandbox import SandboxJob, save_stats_for_sandbox
+from tapq.sandbox import SandboxJob, require_isolation, save_stats_for_sandbox
 
 __all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery"]
 
@@ -130,6 +130,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    isolation = require_isolation()  # refuses before anything is created or asked
     execution = config.execution
     executor = make_executor(execution.executor, execution.workers,
                              execution.ray_address)  # starts nothing yet
@@ -140,6 +141,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     store = RunStore(out / RUN_DB)
     if not check_resumable(store, config, resume):
         store.set_meta(config=config.resume_key(), started=time.time())
+    store.set_meta(isolation=isolation.describe(), isolated=isolation.isolated)
     if config.replay:
         backend = _replay_source(store, Path(config.replay) / RUN_DB)
     raw = backend or make_backend(config.llm.spec, config.llm.base_url, config.llm.api_key_env,

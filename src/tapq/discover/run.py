@@ -35,9 +35,11 @@ class DiscoveryResult:
     final: list[Fitness]  # the best discovered proxy first, then every baseline
     wall_seconds: float
     llm: str
+    isolation: str = ""  # the sandbox's OS boundary, as run.db records it
 
     def to_json(self) -> dict:
         return {"out": str(self.out), "llm": self.llm, "wall_seconds": self.wall_seconds,
+                "isolation": self.isolation,
                 "best_proxy": None if self.best_proxy is None else str(self.best_proxy),
                 "leaderboard": str(self.leaderboard), **self.summary.to_json(),
                 "final": [f.to_json() for f in self.final]}
@@ -72,7 +74,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             meta = run.store.meta()
             wall = meta.get("wall_seconds", 0.0) + time.perf_counter() - start
             run.store.set_meta(wall_seconds=wall, finished=time.time())
-            llm = run.llm.name
+            llm, isolation = run.llm.name, meta.get("isolation", "")
         finally:
             run.close()
         final = []
@@ -80,7 +82,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             final = fitness_check(config.bench, best, config.execution.device)
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",
                                                 wall, best)
-        return DiscoveryResult(out, summary, best, board, final, wall, llm)
+        return DiscoveryResult(out, summary, best, board, final, wall, llm, isolation)
     finally:
         logging.getLogger("tapq").removeHandler(handler)
         handler.close()

@@ -26,28 +26,37 @@ from tapq.models import load_model
 from tapq.proxies.baselines import BASELINE_PROXIES, Proxy
 from tapq.proxies.fitness import Fitness, config_scores, failed, fitness
 from tapq.proxies.loading import ProxyFile, load_proxy, table_of
-from tapq.proxies.stats import LayerStats, collect_stats_cached
+from tapq.proxies.stats import LayerStats
+from tapq.proxies.stats_cache import collect_stats_cached
+from tapq.proxies.stats_config import StatsConfig
 
 __all__ = ["STATS_BATCH", "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human",
            "evaluate_proxies", "model_stats", "same_ranking", "score_proxy", "with_intervals"]
 
-STATS_BATCH = 128  # calibration images the statistics are computed on
+STATS_BATCH = 128  # calibration images the statistics of a small model are computed on
 STATS_SEED = 0
 
 
-def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None) -> list[LayerStats]:
+def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None,
+                config: StatsConfig | None = None) -> list[LayerStats]:
     """Layer statistics of `model` on the fixed statistics batch of `data` (cached): the
     same batch for benchmark scoring and for allocation, so a proxy sees the same thing.
-    `device` is where they are computed when not cached (default CPU)."""
-    batch = data.calib.subset(STATS_BATCH, STATS_SEED)
-    return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device))
+    `config` sets their cost (default: by the model's size, see StatsConfig); `device`
+    is where they are computed when not cached (default CPU)."""
+    size = sum(p.numel() for p in model.parameters())
+    config = (config or StatsConfig()).resolved(size)
+    batch = data.calib.subset(config.n, STATS_SEED)
+    return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device),
+                                seed=config.seed, hutchinson_samples=config.hutchinson_probes,
+                                power_iters=config.power_iters, statistics=config.statistics)
 
 
-def bench_stats(store: BenchStore, device: DeviceLike = None) -> list[LayerStats]:
+def bench_stats(store: BenchStore, device: DeviceLike = None,
+                config: StatsConfig | None = None) -> list[LayerStats]:
     """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
     meta = store.meta()
     model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
-    stats = model_stats(model, load_data(meta["data"]), device)
+    stats = model_stats(model, load_data(meta["data"]), device, config)
     if [s.name for s in stats] != meta["layers"]:
         raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
     return stats
@@ -67,39 +76,43 @@ def _scored(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], data: 
     return fitness(name, scores, data, ms), scores
 
 
-def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], data: BenchData) -> Fitness:
+def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], data: BenchData
+                ) -> Fitness:
     """Fitness of one proxy; a proxy that raises or returns non-finite values gets -inf."""
     return _scored(name, proxy, stats, data)[0]
 
 
-def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None, target: str | None = None
+def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None,
+                      config: StatsConfig | None = None, target: str | None = None
                       ) -> tuple[BenchData, list[LayerStats]]:
     """A benchmark's measured configurations (ranked against `target`, default its
-    primary one) and its model's statistics, or TapqError if it holds too few
-    configurations to judge a proxy on."""
+    primary one) and its model's statistics (settings `config`), or TapqError if it holds
+    too few configurations to judge a proxy on."""
     store = BenchStore(bench_path)
     try:
         data = load_bench_data(store, target)
         if len(data.avg_bits) < 10:
             raise TapqError(f"{bench_path} has only {len(data.avg_bits)} measured "
                             "configurations; finish building it first")
-        return data, bench_stats(store, device)
+        return data, bench_stats(store, device, config)
     finally:
         store.close()
 
 
 def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None,
-                     device: DeviceLike = None, target: str | None = None,
-                     split: str = "test", reference: str | None = None) -> list[Fitness]:
+                     device: DeviceLike = None, config: StatsConfig | None = None,
+                     target: str | None = None, split: str = "test",
+                     reference: str | None = None) -> list[Fitness]:
     """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`,
     ranked against `target` (default: the benchmark's primary target), with 95% intervals
     on `split` against `reference` (default: the best built-in on the search split; see
-    ``with_intervals``). Statistics, if not cached, are computed on `device`."""
+    ``with_intervals``). Statistics (settings `config`), if not cached, are computed on
+    `device` (default CPU)."""
     specs = list(specs or BASELINE_PROXIES)
     if reference is not None and reference not in specs:
         specs.append(reference)
     proxies = [load_proxy(s) for s in specs]
-    data, stats = bench_for_scoring(bench_path, device, target)
+    data, stats = bench_for_scoring(bench_path, device, config, target)
     data.in_split(split)  # an unknown split fails before any work
     for layer in stats:  # quantize once up front, so no proxy's time includes it
         for bits in data.bit_choices:

@@ -240,6 +240,7 @@ def _metadata(run: RunView, bench: BenchView) -> str:
     config, meta = run.meta["config"], run.meta
     started = meta.get("started")
     rows = [["LLM", meta.get("llm", "?")],
+            ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
             ["tokens (prompt / completion)", f"{run.summary.prompt_tokens:,} / "
                                              f"{run.summary.completion_tokens:,}"],
             ["LLM time / sandbox time", f"{run.summary.llm_seconds:.0f} s / "
