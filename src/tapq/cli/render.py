@@ -49,7 +49,7 @@ def ceiling_table(info: dict, title: str) -> Table:
     """Proxy ceilings (√reliability, 95% interval) of each source: per band, pooled over
     bands (what bounds iso-ρ) and plain (over the whole range)."""
     sources = {s: c for s, c in info["ceilings"].items() if c}
-    table = Table(title=title)
+    table = Table(title=title if sources else f"{title}: nothing measured twice")
     table.add_column("avg bits", justify="right", no_wrap=True)
     for source, ceiling in sources.items():
         table.add_column(f"{source}\n(n={ceiling['configs']})", justify="right", no_wrap=True)
@@ -57,6 +57,8 @@ def ceiling_table(info: dict, title: str) -> Table:
     def cell(entry: dict | None, prefix: str = "") -> str:
         if entry is None:
             return "-"
+        if not math.isfinite(entry[f"ceiling{prefix}"]):
+            return "undefined (no band of 8)"
         low, high = entry[f"ceiling{prefix}_ci"]
         return (f"{entry[f'ceiling{prefix}']:.3f} [{low:.3f}, {high:.3f}] "
                 f"r {entry[f'reliability{prefix}']:.2f}")
