@@ -45,8 +45,19 @@ def add_parser(commands) -> None:
                         help="strategy controller (uniform = ablation)")
     parser.add_argument("--controller-beta", type=float, default=1.0, metavar="BETA",
                         help="DPO temperature: larger trusts each preference more (default 1)")
-    parser.add_argument("--controller-lr", type=float, default=1.0, metavar="LR",
-                        help="DPO step size on the policy's logits (default 1)")
+    parser.add_argument("--controller-lr", type=float, default=0.5, metavar="LR",
+                        help="DPO step size on the policy's logits (default 0.5)")
+    parser.add_argument("--controller-reward", default="improvement",
+                        choices=("improvement", "fitness"),
+                        help="what the controller learns from: improvement over a "
+                        "candidate's parents or the best seed, new tables only (default), "
+                        "or raw fitness (the old signal)")
+    parser.add_argument("--prompts", default="teach", choices=("teach", "plain"),
+                        help="teach: show the standing, the score to beat and a diagnosis "
+                        "of the parent (default); plain: the parent and its score only")
+    parser.add_argument("--no-seeds", action="store_true",
+                        help="do not score the human baselines and hint bodies as seeds "
+                        "before the first LLM call (no novelty check against them)")
     parser.add_argument("--controller-floor", type=float, default=0.1, metavar="SHARE",
                         help="share of sampling spread uniformly over strategies, so none "
                         "starves (default 0.1)")
@@ -89,7 +100,8 @@ def _config(args: argparse.Namespace):
                       max_tokens=args.max_tokens),
         search=SearchConfig(generations=args.generations, population=args.population,
                             children=args.children, seed=args.seed,
-                            controller=_controller(args)),
+                            controller=_controller(args), prompts=args.prompts,
+                            seeds=not args.no_seeds),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
         replay=Path(args.replay) if args.replay else None)
@@ -100,7 +112,8 @@ def _controller(args: argparse.Namespace):
 
     try:
         return ControllerConfig(kind=args.controller, beta=args.controller_beta,
-                                lr=args.controller_lr, floor=args.controller_floor)
+                                lr=args.controller_lr, floor=args.controller_floor,
+                                reward=args.controller_reward)
     except ValueError as error:
         raise TapqError(f"--controller-*: {error}") from None
 
