@@ -127,7 +127,7 @@ def diagnose(table: np.ndarray, data: BenchData, rows: np.ndarray, costs: Implie
 
 def render(diagnosis: Diagnosis) -> str:
     """The diagnosis as a few short lines for a prompt."""
-    bands = ", ".join(f"{low:.1f}-{high:.1f} bits: {rho:.2f}"
+    bands = ", ".join(f"{low:.1f}-{high:.1f}: {rho:.2f}"
                       for low, high, _, rho in diagnosis.bands) or "no band large enough"
     lines = [f"Its rank correlation within each band of average bits: {bands}.",
              f"Measured cost of each layer at each bit-width (an additive fit of the "

@@ -29,12 +29,13 @@ from tapq.discover.controller import StrategyController
 from tapq.discover.credit import credits
 from tapq.discover.llm_cache import CachedBackend
 from tapq.discover.population import Member, select_parents, survivors
-from tapq.discover.prompting import STOP, Parent, build_messages
+from tapq.discover.prompting import STOP
 from tapq.discover.scoring import NoveltyJudge, fill
 from tapq.discover.seeds import best_seed
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Status
 from tapq.discover.strategies import Strategy
 from tapq.discover.task import SearchTask
+from tapq.discover.teaching import Prompter
 from tapq.executors import Executor
 from tapq.progress import StepBar
 
@@ -61,6 +62,7 @@ class Discovery:
         self.task, self.strategies = task, strategies
         self.controller, self.population = controller, population
         self.novelty = NoveltyJudge(store)
+        self.prompter = Prompter(config.search.prompts, store, task)
         seed = best_seed(store.seeds())
         self.best_seed = seed.fitness if seed is not None else float("-inf")
 
@@ -141,9 +143,7 @@ class Discovery:
                failures: list[CandidateRecord]) -> CandidateRecord:
         """Slot `slot`'s candidate as the LLM answered, not yet evaluated."""
         strategy, parents = self._choose(generation, slot, failures)
-        messages = build_messages(strategy, [Parent(p.thought, p.code or "", p.fitness,
-                                                    p.error) for p in parents],
-                                  self.task.context)
+        messages = self.prompter.messages(strategy, parents, generation)
         llm = self.config.llm
         request_seed = self.config.search.seed * 1_000_003 + generation * 1_000 + slot
         answer = self.llm.complete(messages, llm.temperature, llm.max_tokens,
