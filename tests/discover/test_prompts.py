@@ -6,7 +6,13 @@ from importlib import resources
 
 import pytest
 
-from tapq.discover.prompting import Lesson, Parent, TaskContext, all_strategies, build_messages
+from tapq.discover.prompting import (
+    Lesson,
+    Parent,
+    TaskContext,
+    all_strategies,
+    build_messages,
+)
 from tapq.discover.teaching import standing_text
 
 CONTEXT = TaskContext([2, 4, 8], 5, "layer.name='conv'", 0.8)
@@ -45,7 +51,7 @@ def test_plain_prompts_are_the_old_ones():
         text = folder.joinpath(f"{name}.txt").read_text()
         assert hashlib.sha256(text.encode()).hexdigest()[:16] == digest, name
     for strategy in all_strategies():
-        system, user = build_messages(strategy, _parents(strategy.operator), CONTEXT)
+        _, user = build_messages(strategy, _parents(strategy.operator), CONTEXT)
         assert "Standing" not in user["content"] and "over-rates" not in user["content"]
 
 

@@ -66,7 +66,7 @@ def add_parser(commands) -> None:
     parser.add_argument("--replay", metavar="RUN_DIR",
                         help="replay a finished run exactly from its LLM cache (no LLM)")
     parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
-                        help="final check: allocate with the best discovered and the best "
+                        help="final check: allocate with the best novel and the best "
                         "human proxy at this budget and measure (default avg-bits=3)")
     add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -175,27 +175,41 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
 
 def show_discovery(result, console: Console) -> None:
-    """Generations, the final check against the baselines, and the best proxy's code."""
+    """Seeds, generations, the final check against the baselines, and the best novel
+    proxy's code (a copy of a seed is named as one, never as a discovery)."""
+    from tapq.discover import kind_of, seed_name
     from tapq.proxies import same_ranking
 
-    console.print(render.generations_table(result.summary))
+    summary = result.summary
+    if summary.best_seed is not None:
+        console.print(f"seeds: {summary.seeds} (human baselines and hint bodies, scored "
+                      f"before the LLM was asked); best {seed_name(summary.best_seed)} "
+                      f"{summary.best_seed.fitness:.3f}")
+    console.print(render.generations_table(summary))
     if result.final:
-        console.print(render.fitness_table(result.final, "final check: best discovered proxy "
+        console.print(render.fitness_table(result.final, "final check: best novel proxy "
                                            "vs the human baselines (search split unless 'val')"))
         twin = same_ranking(result.final[0], result.final[1:])
         if twin:
-            console.print(f"[yellow]note:[/yellow] the best discovered proxy ranks every "
+            console.print(f"[yellow]note:[/yellow] the best novel proxy ranks every "
                           f"benchmark configuration exactly as the baseline {twin!r} does "
                           "(a rediscovery, not a new proxy)")
-    best = result.summary.best
+    best = summary.best
     if best is not None:
-        console.print(f"[bold]best proxy[/bold] (candidate {best.id}, {best.strategy}): "
-                      f"{best.thought}")
+        console.print(f"[bold]best novel proxy[/bold] (candidate {best.id}, {best.strategy}): "
+                      f"{best.thought or '(no thought given)'}")
         console.print(Syntax(best.code or "", "python"))
-    tokens = result.summary.prompt_tokens + result.summary.completion_tokens
-    console.print(f"LLM {result.llm}: {result.summary.candidates} candidates, "
-                  f"{result.summary.valid} valid, {tokens:,} tokens; "
-                  f"wall {result.wall_seconds:.0f} s")
+    else:
+        console.print("[yellow]no novel valid proxy:[/yellow] every valid candidate ranks "
+                      "like a seed or an earlier candidate; nothing was discovered")
+    if summary.best_copy is not None:
+        console.print(f"[yellow]note:[/yellow] candidate {summary.best_copy.id} scores "
+                      f"{summary.best_copy.fitness:.3f} but is a "
+                      f"{kind_of(summary.best_copy)} (not a discovery)")
+    tokens = summary.prompt_tokens + summary.completion_tokens
+    console.print(f"LLM {result.llm}: {summary.candidates} candidates, {summary.valid} valid, "
+                  f"{summary.novel} novel, {summary.copies} copies of a seed or earlier "
+                  f"candidate; {tokens:,} tokens; wall {result.wall_seconds:.0f} s")
 
 
 def show_compare(rows: list, budget: str, console: Console) -> None:
@@ -207,6 +221,6 @@ def show_compare(rows: list, budget: str, console: Console) -> None:
 
 def show_outputs(result, console: Console) -> None:
     """Where the run's files are."""
-    best = result.best_proxy.name if result.best_proxy else "(no valid proxy)"
+    best = result.best_proxy.name if result.best_proxy else "(no novel valid proxy)"
     console.print(f"results in {result.out}/: {best}, {result.leaderboard.name}, run.db, "
                   "discover.log")

@@ -130,9 +130,9 @@ def render(diagnosis: Diagnosis) -> str:
     bands = ", ".join(f"{low:.1f}-{high:.1f}: {rho:.2f}"
                       for low, high, _, rho in diagnosis.bands) or "no band large enough"
     lines = [f"Its rank correlation within each band of average bits: {bands}.",
-             f"Measured cost of each layer at each bit-width (an additive fit of the "
-             f"benchmark, R^2 {diagnosis.r2:.2f}) ranks the {diagnosis.cells} cells "
-             f"(rank 1 = most sensitive) differently from this proxy:"]
+             (f"Measured cost of each layer at each bit-width (an additive fit of the "
+              f"benchmark, R^2 {diagnosis.r2:.2f}) ranks the {diagnosis.cells} cells "
+              "(rank 1 = most sensitive) differently from this proxy:")]
 
     def describe(c: Cell) -> str:
         return (f"layer {c.index} ({c.layer}) at {c.bits} bits: rank {c.proxy_rank} here, "

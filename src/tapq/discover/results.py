@@ -31,6 +31,7 @@ class GenerationSummary:
     best_val: float
     population_best: float
     probabilities: dict[str, float]
+    novel: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,8 @@ def summarize(store: RunStore) -> RunSummary:
         generations.append(GenerationSummary(
             gen.generation, len(members), len(fits), max(fits, default=float("nan")),
             float(np.median(fits)) if fits else float("nan"),
-            max(vals, default=float("nan")), gen.best_fitness, gen.probabilities))
+            max(vals, default=float("nan")), gen.best_fitness, gen.probabilities,
+            sum(r.novel for r in members)))
     best = _best([r for r in records if r.novel])
     copy = _best([r for r in records if r.valid and r.copy_of is not None])
     if copy is not None and best is not None and copy.fitness <= best.fitness:

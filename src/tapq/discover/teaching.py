@@ -36,9 +36,9 @@ def _label(record: CandidateRecord) -> str:
 
 def standing_text(records: list[CandidateRecord], ceiling: float, target: str) -> str:
     """The standing block of a teaching prompt: the programs with their scores, best first."""
-    lines = [f"Standing so far (rank correlation with measured accuracy among configurations "
-             f"of equal size, on the search split; higher is better, about {ceiling:.2f} is "
-             "the most the measurements allow):"]
+    lines = [("Standing so far (rank correlation with measured accuracy among configurations "
+              f"of equal size, on the search split; higher is better, about {ceiling:.2f} is "
+              "the most the measurements allow):")]
     lines += [f"{i}. {r.fitness:.3f}  {_label(r)}" for i, r in enumerate(records, 1)]
     if not records:
         lines.append("(nothing scored yet)")
