@@ -140,7 +140,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     controller = StrategyController(list(strategies), config.search.controller, theta=theta)
     task, stats = _task(config, out, store, llm.name)
     if config.search.seeds:
-        score_seeds(store, task, stats, executor)
+        score_seeds(store, task, stats)
     population = _population(store, config.search.population)
     return Discovery(config, store, llm, executor, task, strategies, controller, population)
 
