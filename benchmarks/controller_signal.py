@@ -111,7 +111,13 @@ def simulate(seeds: int) -> dict:
 
 
 def _run_one(out: Path, controller: str, seed: int, args) -> dict:
-    from tapq.discover import DiscoverConfig, LLMConfig, RunStore, SearchConfig, discover
+    from tapq.discover import (
+        DiscoverConfig,
+        LLMConfig,
+        RunStore,
+        SearchConfig,
+        discover,
+    )
 
     folder, twin = out / f"{controller}-{seed}", out / f"dpo-{seed}" / "run.db"
     if controller == "uniform" and twin.is_file() and not (folder / "run.db").exists():
@@ -128,11 +134,10 @@ def _run_one(out: Path, controller: str, seed: int, args) -> dict:
                                                 population=args.population, seed=seed,
                                                 controller=ControllerConfig(kind=controller)))
     start = time.perf_counter()
-    from tapq.discover import RunStore as _Store
     database = config.out / "run.db"
     started = False
     if database.exists():
-        probe = _Store(database)
+        probe = RunStore(database)
         started = probe.count() > 0
         probe.close()
     result = discover(config, resume=started, final_check=False)

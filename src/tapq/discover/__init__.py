@@ -11,7 +11,8 @@ prompts show), population.py (survival and parents), store.py (the run database)
 results.py (outputs), final_check.py (the best novel proxy against the baselines) and
 run.py (all of it in one call). Candidates run in tapq.sandbox.
 """
-from tapq.discover.assembly import RUN_DB, check_resumable, check_run_folder, open_discovery
+from tapq.discover.assembly import (RUN_DB, check_bench, check_resumable, check_run_folder,
+                                    open_discovery)
 from tapq.discover.config import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
 from tapq.discover.controller import CONTROLLERS, ControllerConfig
 from tapq.discover.final_check import compare_at_budget, fitness_check, human_to_beat
@@ -25,6 +26,7 @@ from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Sta
 __all__ = ["BEST_PROXY", "CONTROLLERS", "CandidateRecord", "ControllerConfig",
            "DiscoverConfig", "DiscoveryResult", "ExecutionConfig", "GenerationRecord",
            "LEADERBOARD", "LLMBackend", "LLMConfig", "LLMError", "RUN_DB", "RunStore",
-           "RunSummary", "SearchConfig", "Status", "check_resumable", "check_run_folder",
-           "compare_at_budget", "discover", "fitness_check", "human_to_beat", "kind_of",
-           "leaderboard", "make_backend", "open_discovery", "seed_name", "summarize"]
+           "RunSummary", "SearchConfig", "Status", "check_bench", "check_resumable",
+           "check_run_folder", "compare_at_budget", "discover", "fitness_check",
+           "human_to_beat", "kind_of", "leaderboard", "make_backend", "open_discovery",
+           "seed_name", "summarize"]
