@@ -204,7 +204,7 @@ def comparison_text(discovered: ProxyView | None, human: ProxyView | None) -> st
     """How the discovered proxy compares with the best human one on the test split, in
     words that follow the interval: "beats" only when it excludes 0."""
     if discovered is None:
-        return "no valid discovered proxy"
+        return "no novel proxy (nothing discovered)"
     if human is None:
         return "no human baseline to compare with"
     f = discovered.fitness
