@@ -2,8 +2,8 @@
 
 Opens the run (assembly.py), runs the evolution (evolution.py), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
-(final_check.py): the best discovered proxy against every human baseline on the
-benchmark's test split, which the search never saw, with paired intervals.
+(final_check.py): the best novel proxy (never a copy of a seed) against every human
+baseline on the benchmark's test split, which the search never saw, with paired intervals.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class DiscoveryResult:
     summary: RunSummary
     best_proxy: Path | None
     leaderboard: Path
-    final: list[Fitness]  # the best discovered proxy first, then every baseline
+    final: list[Fitness]  # the best novel proxy first, then every baseline
     wall_seconds: float
     llm: str
     isolation: str = ""  # the sandbox's OS boundary, as run.db records it
