@@ -24,7 +24,7 @@ from tapq.executors import make_executor
 from tapq.proxies import bench_for_scoring
 from tapq.sandbox import SandboxJob, save_stats_for_sandbox
 
-__all__ = ["RUN_DB", "check_resumable", "check_run_folder", "open_discovery"]
+__all__ = ["RUN_DB", "check_resumable", "check_run_folder", "open_discovery", "search_task"]
 
 RUN_DB = "run.db"
 
@@ -86,8 +86,9 @@ def _replay_source(store: RunStore, source: Path) -> _NoLLM:
     return _NoLLM(name)
 
 
-def _task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str) -> SearchTask:
-    """The benchmark's data, its statistics written for the sandbox, the prompt context."""
+def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str) -> SearchTask:
+    """The benchmark's data, its statistics written for the sandbox, the prompt context
+    (shared by the LLM loop and the GP search, so both are judged alike)."""
     data, stats = bench_for_scoring(config.bench, config.execution.device)
     bench = BenchStore(config.bench)
     try:
@@ -132,5 +133,5 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     if done:
         by_id = {c.id: c for c in store.candidates()}
         population = [member_of(by_id[i]) for i in done[-1].population]
-    task = _task(config, out, store, llm.name)
+    task = search_task(config, out, store, llm.name)
     return Discovery(config, store, llm, executor, task, strategies, controller, population)

@@ -1,5 +1,6 @@
 """What a discovery run is configured by, in four groups: the LLM, the search, the sandbox
-limits and where the work runs.
+limits and where the work runs. The search is the LLM's (``kind="llm"``) or the symbolic
+baseline's (``kind="gp"``, genetic programming, settings in gp/settings.py).
 
 Which settings make a run *this* run -- so that ``--resume`` may continue it only with the
 same values -- is marked on the fields themselves (``resume="name"`` in their metadata) and
@@ -14,9 +15,13 @@ from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover.controller import ControllerConfig
+from tapq.discover.gp.settings import GPConfig
 from tapq.sandbox import SandboxLimits
 
-__all__ = ["DiscoverConfig", "ExecutionConfig", "LLMConfig", "SearchConfig", "resume_field"]
+__all__ = ["DiscoverConfig", "ExecutionConfig", "LLMConfig", "SEARCH_KINDS", "SearchConfig",
+           "resume_field"]
+
+SEARCH_KINDS = ("llm", "gp")
 
 
 def resume_field(name: str, default, **kwargs):
@@ -52,7 +57,11 @@ class SearchConfig:
         seed: seeds every random choice and every LLM request.
         repair_rate: chance that a mutation repairs a failed candidate of the previous
             generation (its error shown to the LLM) instead of improving a survivor.
-        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters.
+        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters
+            (LLM search only).
+        kind: ``llm`` (the LLM writes candidates) or ``gp`` (genetic programming over the
+            same statistics: the symbolic baseline).
+        gp: the GP's settings (``gp`` only).
     """
 
     generations: int = 3
@@ -61,6 +70,12 @@ class SearchConfig:
     seed: int = resume_field("seed", 0)
     repair_rate: float = resume_field("repair_rate", 0.25)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    kind: str = resume_field("search", "llm")
+    gp: GPConfig = field(default_factory=GPConfig)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SEARCH_KINDS:
+            raise ValueError(f"unknown search {self.kind!r}; use one of {SEARCH_KINDS}")
 
     @property
     def children_per_generation(self) -> int:
@@ -111,7 +126,10 @@ class DiscoverConfig:
         """The settings a resumed run must share with the stored one, by name."""
         key = _resume_values(self)
         key["bench"] = str(Path(self.bench).resolve())
-        return key
+        # Only the chosen search's settings: a GP run has no LLM, sampling or controller
+        # (and the report must not show them), an LLM run no GP settings.
+        unused = _GP_KEYS if self.search.kind == "llm" else _LLM_KEYS
+        return {k: v for k, v in key.items() if k not in unused}
 
     @staticmethod
     def resume_defaults() -> dict:
@@ -132,3 +150,8 @@ def _resume_values(config) -> dict:
         elif is_dataclass(value):
             values.update(_resume_values(value))
     return values
+
+
+_GP_KEYS = frozenset(_resume_values(GPConfig()))
+_LLM_KEYS = frozenset({*_resume_values(LLMConfig()), *_resume_values(ControllerConfig()),
+                       "repair_rate"})
