@@ -6,13 +6,16 @@ statistics), evolution.py (the loop), prompting.py and strategies.py (prompts fr
 files), llm.py / embedded.py / llm_cache.py (backends and the replay cache), candidate.py
 (parsing answers), controller.py (DPO over prompt strategies), population.py (survival and
 parents), store.py (the run database), results.py (outputs), final_check.py (the best
-discovered proxy against the baselines) and run.py (all of it in one call). Candidates run
-in tapq.sandbox.
+discovered proxy against the baselines) and run.py (all of it in one call). gp/ is the
+symbolic baseline (``--search gp``): genetic programming over the same statistics, its
+candidates judged and stored like the LLM's. Candidates run in tapq.sandbox.
 """
 from tapq.discover.assembly import RUN_DB, check_resumable, check_run_folder, open_discovery
 from tapq.discover.config import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
 from tapq.discover.controller import CONTROLLERS, ControllerConfig
 from tapq.discover.final_check import compare_at_budget, fitness_check, human_to_beat
+from tapq.discover.gp import GPConfig
+from tapq.discover.gp.search import GP_LLM_NAME, open_gp_search
 from tapq.discover.llm import LLMBackend, LLMError, make_backend
 from tapq.discover.results import (BEST_PROXY, LEADERBOARD, RunSummary, leaderboard,
                                    summarize)
@@ -20,8 +23,9 @@ from tapq.discover.run import DiscoveryResult, discover
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Status
 
 __all__ = ["BEST_PROXY", "CONTROLLERS", "CandidateRecord", "ControllerConfig",
-           "DiscoverConfig", "DiscoveryResult", "ExecutionConfig", "GenerationRecord",
+           "DiscoverConfig", "DiscoveryResult", "ExecutionConfig", "GPConfig", "GP_LLM_NAME",
+           "GenerationRecord",
            "LEADERBOARD", "LLMBackend", "LLMConfig", "LLMError", "RUN_DB", "RunStore",
            "RunSummary", "SearchConfig", "Status", "check_resumable", "check_run_folder",
            "compare_at_budget", "discover", "fitness_check", "human_to_beat", "leaderboard",
-           "make_backend", "open_discovery", "summarize"]
+           "make_backend", "open_discovery", "open_gp_search", "summarize"]
