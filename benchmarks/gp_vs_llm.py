@@ -8,7 +8,9 @@ For every seed it runs, on the shipped benchmark (or --bench), with one sandbox 
 2. ``gp-evals``: tapq discover --search gp with the same population, children and
    generations, so the same number of candidates (evaluation slots);
 3. ``gp-wall``: the GP with as many generations as fit in the LLM run's wall time.
-Each run's best candidate is the one the search keeps (best on the search split); it is
+``--methods`` runs a subset (e.g. the LLM runs in one process and the ``gp-wall`` runs,
+which wait for each LLM run's wall time, in another); the table is printed once every run
+is finished. Each run's best candidate is the one the search keeps (best on the search split); it is
 reported on the search split and on the validation split the search never sees, and the
 GP-minus-LLM differences are paired by seed with a percentile bootstrap interval
 (scipy.stats.bootstrap, paired). Run folders are kept under --out and reused, so a killed
@@ -28,6 +30,7 @@ from scipy import stats
 
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover import (
+    BEST_PROXY,
     DiscoverConfig,
     ExecutionConfig,
     LLMConfig,
@@ -35,6 +38,7 @@ from tapq.discover import (
     SearchConfig,
     discover,
     fitness_check,
+    summarize,
 )
 from tapq.discover.gp import GPConfig
 from tapq.proxies import best_human
@@ -61,22 +65,47 @@ def _config(args: argparse.Namespace, method: str, seed: int, wall: float | None
 
 
 def _run(config: DiscoverConfig) -> dict:
-    """Run (or finish) one discovery; its kept best candidate on both splits."""
-    resume = (Path(config.out) / "run.db").is_file()
-    result = discover(config, resume=resume, final_check=False)
-    store = RunStore(Path(config.out) / "run.db")
+    """Run (or finish) one discovery; its kept best candidate on both splits. A finished
+    run is only read (resuming it would add the reopening to its wall time)."""
+    path = Path(config.out) / "run.db"
+    if not _finished(path):
+        discover(config, resume=path.is_file(), final_check=False)
+    store = RunStore(path)
     try:
-        records = store.candidates()
+        records, summary, meta = store.candidates(), summarize(store), store.meta()
     finally:
         store.close()
-    best = result.summary.best
-    return {"out": str(config.out), "wall_seconds": result.wall_seconds,
-            "candidates": len(records),
+    best = summary.best
+    return {"out": str(config.out), "wall_seconds": meta["wall_seconds"],
+            "candidates": len(records), "generations": len(summary.generations),
             "evaluated": sum(r.duplicate_of is None and r.code is not None for r in records),
-            "valid": result.summary.valid,
+            "valid": summary.valid,
             "search": best.fitness if best else float("nan"),
             "val": best.metrics.get("spearman_iso_val", float("nan")) if best else float("nan"),
-            "best": best.thought if best else None, "best_proxy": str(result.best_proxy)}
+            "best": best.thought if best else None,
+            "best_proxy": str(Path(config.out) / BEST_PROXY)}
+
+
+def _finished(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    store = RunStore(path)
+    try:
+        return "finished" in store.meta()
+    finally:
+        store.close()
+
+
+def _llm_wall(args: argparse.Namespace, seed: int) -> float:
+    """The finished LLM run's wall time (waits for another process to finish it)."""
+    path = Path(args.out) / f"llm-s{seed}" / "run.db"
+    while not _finished(path):
+        time.sleep(20)
+    store = RunStore(path)
+    try:
+        return float(store.meta()["wall_seconds"])
+    finally:
+        store.close()
 
 
 def _interval(llm: list[float], gp: list[float]) -> list[float]:
@@ -121,17 +150,21 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=2)
     parser.add_argument("--llm", default="embedded")
     parser.add_argument("--llm-threads", type=int, default=1)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
     args = parser.parse_args()
     report = {"command": COMMAND, "args": vars(args), "seeds": args.seeds, "runs": {},
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "load_before": os.getloadavg()[0], "started": time.time()}
     for seed in args.seeds:
-        llm = _run(_config(args, "llm", seed, None))
-        runs = {"llm": llm, "gp-evals": _run(_config(args, "gp-evals", seed, None)),
-                "gp-wall": _run(_config(args, "gp-wall", seed, llm["wall_seconds"]))}
-        report["runs"][str(seed)] = runs
-        print(json.dumps({"seed": seed, **{m: [r["search"], r["val"], r["candidates"]]
-                                           for m, r in runs.items()}}), flush=True)
+        for method in args.methods:
+            wall = _llm_wall(args, seed) if method == "gp-wall" else None
+            result = _run(_config(args, method, seed, wall))
+            report["runs"].setdefault(str(seed), {})[method] = result
+            print(json.dumps({"seed": seed, "method": method, "search": result["search"],
+                              "val": result["val"], "candidates": result["candidates"],
+                              "wall": result["wall_seconds"]}), flush=True)
+    if set(args.methods) != set(METHODS):
+        return
     first = report["runs"][str(args.seeds[0])]["llm"]["best_proxy"]
     human = best_human(fitness_check(args.bench, first)[1:])
     report["human"] = {"proxy": human.proxy, "search": human.spearman_iso,
