@@ -3,7 +3,7 @@
 Opens the run (assembly.py; gp/search.py for ``--search gp``), runs the evolution
 (evolution.py, or the GP's loop), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
-(final_check.py): the best discovered proxy against every human baseline on the
+(final_check.py): the best novel proxy against every human baseline on the
 benchmark, validation split included, which the search never saw.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ class DiscoveryResult:
     summary: RunSummary
     best_proxy: Path | None
     leaderboard: Path
-    final: list[Fitness]  # the best discovered proxy first, then every baseline
+    final: list[Fitness]  # the best novel proxy first, then every baseline
     wall_seconds: float
     llm: str
 

@@ -1,8 +1,9 @@
 """`write_report`: one HTML page (and its figures as PNG) for a discovery run or a benchmark.
 
 For a run: fitness per generation, the strategy controller's trajectory, score-vs-accuracy
-of the best discovered and best human proxy, measured Pareto curves, bits per layer at
-the default budget, the leaderboard, the best proxy's thought and code, and metadata.
+of the best novel and best human proxy, measured Pareto curves, bits per layer at the
+default budget, the leaderboard (seeds, novel candidates and copies marked), the best
+novel proxy's thought and code, and metadata.
 For a benchmark alone: its reliability, per-layer sensitivity and the human proxies.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tapq.device import DeviceLike
-from tapq.discover import BEST_PROXY
+from tapq.discover import BEST_PROXY, kind_of
 from tapq.errors import TapqError
 from tapq.outputs import atomic_path, write_text_atomic
 from tapq.report import figures
@@ -108,17 +109,20 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     best = run.summary.best
     save = _Figures(out.parent / FIGURES)
     sections, cards = [], []
-    discovered = None
+    discovered = None  # the best *novel* candidate: a copy of a seed is never shown as one
     if best is not None and best.table is not None:
-        discovered = proxy_view("discovered (best)", np.array(best.table), bench, discovered=True)
+        discovered = proxy_view("discovered (best novel)", np.array(best.table), bench,
+                                discovered=True)
     f_d = discovered.fitness if discovered else None
-    cards += [H.Card(_fmt(f_d.spearman_iso) if f_d else "-", "best discovered ρ iso (search)",
-                     "discovered"),
+    cards += [H.Card(_fmt(f_d.spearman_iso) if f_d else "none",
+                     "best novel ρ iso (search)", "discovered"),
               H.Card(_fmt(f_d.spearman_iso_val) if f_d else "-", "… on validation", "discovered"),
               H.Card(_fmt(human.fitness.spearman_iso), f"best human: {human.name}", "human"),
               H.Card(_fmt(human.fitness.spearman_iso_val), "… on validation", "human"),
               H.Card(_fmt(bench.ceiling_iso), "noise ceiling (iso)"),
               H.Card(f"{run.summary.valid}/{run.summary.candidates}", "valid candidates"),
+              H.Card(f"{run.summary.novel}", f"novel ({run.summary.copies} copies, "
+                     f"{run.summary.seeds} seeds)"),
               H.Card("GP", "search (no LLM)") if gp else
               H.Card(f"{run.summary.prompt_tokens + run.summary.completion_tokens:,}",
                      "LLM tokens"),
@@ -142,7 +146,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         save("score_vs_accuracy", figures.score_scatter(bench, pair), "score vs accuracy")))
     proxies = {human.name: human.name}
     if best is not None and (run.path / BEST_PROXY).is_file():
-        proxies = {"discovered (best)": str(run.path / BEST_PROXY), **proxies}
+        proxies = {"discovered (best novel)": str(run.path / BEST_PROXY), **proxies}
     budgets = tuple(sorted(set(budgets) | {budget}))
     points = pareto_points(config["bench"], proxies, budgets, cache=run.path / "report_sweep.json",
                            ptq=sweep_ptq, device=device)
@@ -171,11 +175,20 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         note = (f" It ranks every benchmark configuration exactly as the human baseline "
                 f"{twin} does: a rediscovery, not a new proxy." if twin else "")
         sections.append(H.section(
-            f"The best discovered proxy (candidate {best.id}, generation {best.generation}, "
-            f"{best.strategy})", ("Its GP expression, then the program rendered from it."
-                                  if gp else "Its thought, as the LLM wrote it, then its code.")
-            + note,
+            f"The best novel proxy (candidate {best.id}, generation {best.generation}, "
+            f"{best.strategy})", "It ranks unlike every seed (the human baselines and the "
+            "hints' starting bodies) and every earlier candidate. " + (
+                "Its GP expression, then the program rendered from it." if gp else
+                "Its thought, as the LLM wrote it, then its code.") + note,
             H.quote(best.thought or "(no thought given)"), H.code_block(best.code or "")))
+    else:
+        copy = run.summary.best_copy
+        said = (f" The best valid candidate, {copy.id} (ρ iso {_fmt(copy.fitness)}), is a "
+                f"{kind_of(copy)}: a copy, not a discovery." if copy is not None else "")
+        sections.append(H.section(
+            "No novel proxy", "Every valid candidate ranks like a seed or an earlier "
+            "candidate (Spearman ≥ 0.999 over all layer × bit cells), so this run "
+            "discovered nothing." + said))
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
     subtitle = (f"{run.path.resolve()} · benchmark {bench.info['model']} on "
@@ -188,15 +201,18 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
 def _leaderboard(run: RunView, limit: int = 15) -> str:
     rows = []
     for rank, r in enumerate(run.leaderboard[:limit], 1):
-        rows.append([str(rank), str(r.id), str(r.generation), r.strategy, _fmt(r.fitness),
+        rows.append([str(rank), str(r.id), r.generation_label, r.strategy, kind_of(r),
+                     _fmt(r.fitness),
                      _fmt(r.metrics.get("spearman_iso_val", float("nan"))),
                      _fmt(r.metrics.get("spearman", float("nan"))), r.thought[:140]])
     failures = ", ".join(f"{k}: {v}" for k, v in sorted(run.statuses.items()))
     return H.section(
-        "Leaderboard", f"Distinct valid candidates by search fitness. Outcomes of all "
+        "Leaderboard", "Distinct valid programs by search fitness: seeds (human baselines "
+        "and hint bodies, scored before the LLM was asked), novel candidates, and copies "
+        "(a table that ranks like a seed's or an earlier candidate's). Outcomes of all "
         f"candidates: {failures}.",
-        H.table(["#", "id", "gen", "strategy", "ρ iso", "ρ iso val", "ρ", "thought"], rows,
-                text_columns=(3, 7)))
+        H.table(["#", "id", "gen", "strategy", "kind", "ρ iso", "ρ iso val", "ρ", "thought"],
+                rows, text_columns=(3, 4, 8)))
 
 
 def _metadata(run: RunView, bench: BenchView) -> str:

@@ -6,8 +6,10 @@ expressions (ramped half-and-half), every later generation makes `children` offs
 subtree crossover or mutation of parents chosen by tournament, each rendered to a proxy
 program (render.py) and scored exactly as an LLM answer is -- screened, run in the
 sandbox on the executor, fitness on the search split -- and stored in the same run
-database (operator, ``gp`` hint, the expression as the answer). Survival is the LLM
-loop's: the best N distinct valid programs.
+database (operator, ``gp`` hint, the expression as the answer). The seeds (human
+baselines, hint bodies) are scored first as in an LLM run, so a GP table that ranks like
+one is a copy, not a discovery (scoring.py); they are programs, not trees, so they are no
+parents here. Survival is the LLM loop's: the best N distinct valid proxies.
 
 Every draw of slot s in generation g comes from ``default_rng([seed, g, s])`` and the
 population changes only between generations, so a resumed run draws what the
@@ -18,7 +20,6 @@ at a wall-time budget, for comparisons at equal time.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import numpy as np
 from tapq.discover.assembly import RUN_DB, check_resumable, search_task
 from tapq.discover.candidate import code_hash
 from tapq.discover.config import DiscoverConfig
-from tapq.discover.evolution import SearchTask, member_of
+from tapq.discover.evolution import member_of
 from tapq.discover.gp.render import program
 from tapq.discover.gp.trees import (
     Node,
@@ -41,11 +42,13 @@ from tapq.discover.gp.trees import (
     usable,
 )
 from tapq.discover.population import Member, survivors
+from tapq.discover.scoring import NoveltyJudge, fill
+from tapq.discover.seeds import score_seeds
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Status
+from tapq.discover.task import SearchTask
 from tapq.errors import TapqError
 from tapq.executors import Executor, make_executor
 from tapq.progress import StepBar
-from tapq.sandbox import SandboxResult
 
 __all__ = ["GP_LLM_NAME", "GPSearch", "open_gp_search", "tournament"]
 log = logging.getLogger("tapq.discover")
@@ -69,6 +72,7 @@ class GPSearch:
                  task: SearchTask, population: list[Member], wall_before: float = 0.0):
         self.config, self.store, self.executor, self.task = config, store, executor, task
         self.population = population
+        self.novelty = NoveltyJudge(store)
         self._trees: dict[int, Node] = {}
         self._deadline = None
         if config.search.gp.max_seconds is not None:
@@ -174,7 +178,7 @@ class GPSearch:
             results = self.executor.map_unordered(self.task.job,
                                                   [groups[h][0].code for h in new], chunk=1)
             for index, result in results:
-                self._fill(groups[new[index]][0], result)
+                fill(groups[new[index]][0], result, self.task)
                 bar.advance()
         stored = []
         for draft in drafts:
@@ -184,28 +188,13 @@ class GPSearch:
                 draft.status, draft.error, draft.fitness = (original.status, original.error,
                                                             original.fitness)
                 draft.metrics, draft.table = original.metrics, original.table
+                draft.copy_of = original.copy_of
+            else:
+                self.novelty.judge(draft)  # in slot order, as the LLM loop judges
             self.store.add_candidate(draft)
+            self.novelty.learn(draft)
             stored.append(draft)
         return stored
-
-    def _fill(self, record: CandidateRecord, result: SandboxResult) -> None:
-        """Status, fitness and metrics of `record` from its sandbox result; a table that
-        does not change with bits (or a constant one) is invalid, as for any candidate."""
-        record.eval_seconds = result.seconds
-        record.status = Status(result.status)
-        if record.status != Status.OK:
-            record.error = result.error
-            return
-        table = np.asarray(result.table)
-        if table.ndim == 2 and table.shape[1] > 1 and np.all(np.ptp(table, axis=1) == 0):
-            record.status, record.error = Status.ERROR, "the table does not depend on bits"
-            return
-        record.table = table.tolist()
-        record.metrics = self.task.fitness_of(table)
-        record.fitness = record.metrics["spearman_iso"]
-        if not math.isfinite(record.fitness):
-            record.status, record.error = Status.ERROR, "fitness is undefined (constant scores)"
-            record.fitness = float("-inf")
 
 
 def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -> GPSearch:
@@ -229,6 +218,8 @@ def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -
     if done:
         by_id = {c.id: c for c in store.candidates()}
         population = [member_of(by_id[i]) for i in done[-1].population]
-    task = search_task(config, out, store, GP_LLM_NAME)
+    task, stats = search_task(config, out, store, GP_LLM_NAME)
+    if config.search.seeds:  # the same reference for novelty as an LLM run has
+        score_seeds(store, task, stats, executor)
     wall_before = store.meta().get("wall_seconds", 0.0)
     return GPSearch(config, store, executor, task, population, wall_before)
