@@ -109,28 +109,37 @@ def test_a_rendered_expression_computes_what_it_says_in_the_sandbox(stats):
     assert (np.diff(table, axis=1) < 0).all()  # more bits, less error
 
 
-def _config(out: Path, generations: int, seed: int = 5) -> DiscoverConfig:
+def _config(out: Path, generations: int, seed: int = 5, seeds: bool = False
+            ) -> DiscoverConfig:
     return DiscoverConfig(bench=DEFAULT_BENCH, out=out, limits=LIMITS,
                           search=SearchConfig(kind="gp", generations=generations, population=3,
-                                              children=3, seed=seed))
+                                              children=3, seed=seed, seeds=seeds))
 
 
 def _outcomes(out: Path) -> list[tuple]:
     store = RunStore(out / "run.db")
     try:
         return [(r.generation, r.slot, r.operator, r.response, r.code_hash, r.status,
-                 r.fitness, r.parents) for r in sorted(store.candidates(),
-                                                       key=lambda r: (r.generation, r.slot))]
+                 r.fitness, r.parents, r.copy_of) for r in sorted(
+                     store.candidates(), key=lambda r: (r.generation, r.slot))
+                if not r.is_seed]
     finally:
         store.close()
 
 
 @pytest.mark.slow
 def test_a_gp_run_is_fixed_by_its_seed_and_resumes_to_the_same_result(tmp_path):
-    whole = discover(_config(tmp_path / "whole", 2), final_check=False)
-    discover(_config(tmp_path / "parts", 1), final_check=False)
-    discover(_config(tmp_path / "parts", 2), resume=True, final_check=False)
+    whole = discover(_config(tmp_path / "whole", 2, seeds=True), final_check=False)
+    discover(_config(tmp_path / "parts", 1, seeds=True), final_check=False)
+    discover(_config(tmp_path / "parts", 2, seeds=True), resume=True, final_check=False)
     assert _outcomes(tmp_path / "parts") == _outcomes(tmp_path / "whole")
+    store = RunStore(tmp_path / "whole" / "run.db")
+    try:  # the seeds are scored as in an LLM run, as novelty's reference, never parents
+        seeds = {s.id for s in store.seeds()}
+        assert len(seeds) >= 9
+        assert not seeds & set(store.generations()[-1].population)
+    finally:
+        store.close()
     records = _outcomes(tmp_path / "whole")
     assert [r[2] for r in records[:3]] == ["init"] * 3
     assert {r[2] for r in records[3:]} <= {"crossover", "mutate"} and all(r[7] for r in records[3:])
