@@ -111,21 +111,44 @@ def simulate(seeds: int) -> dict:
 
 
 def _run_one(out: Path, controller: str, seed: int, args) -> dict:
-    from tapq.discover import DiscoverConfig, LLMConfig, SearchConfig, discover
+    from tapq.discover import (
+        DiscoverConfig,
+        LLMConfig,
+        RunStore,
+        SearchConfig,
+        discover,
+    )
 
-    config = DiscoverConfig(out=out / f"{controller}-{seed}",
+    folder, twin = out / f"{controller}-{seed}", out / f"dpo-{seed}" / "run.db"
+    if controller == "uniform" and twin.is_file() and not (folder / "run.db").exists():
+        # Generation 0 is asked before any update, so both controllers send the very same
+        # requests (same seed, same uniform policy): the DPO run's answers serve them, as
+        # the same deterministic model would give them again. Saves a third of the LLM time.
+        folder.mkdir(parents=True)
+        store = RunStore(folder / "run.db")
+        store.import_llm_cache(twin)
+        store.close()
+    config = DiscoverConfig(out=folder,
                             llm=LLMConfig(spec=args.llm, threads=args.threads),
                             search=SearchConfig(generations=args.generations,
                                                 population=args.population, seed=seed,
                                                 controller=ControllerConfig(kind=controller)))
     start = time.perf_counter()
-    result = discover(config, resume=(config.out / "run.db").exists(), final_check=False)
+    database = config.out / "run.db"
+    started = False
+    if database.exists():
+        probe = RunStore(database)
+        started = probe.count() > 0
+        probe.close()
+    result = discover(config, resume=started, final_check=False)
     best = result.summary.best
     return {"controller": controller, "seed": seed,
             "best_novel": best.fitness if best else float("nan"),
             "best_novel_val": best.metrics.get("spearman_iso_val") if best else float("nan"),
             "novel": result.summary.novel, "candidates": result.summary.candidates,
-            "valid": result.summary.valid, "seconds": time.perf_counter() - start}
+            "valid": result.summary.valid, "copies": result.summary.copies,
+            "seconds": time.perf_counter() - start,
+            "llm_seconds": result.summary.llm_seconds}
 
 
 def runs(args) -> dict:

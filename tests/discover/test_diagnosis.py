@@ -16,14 +16,15 @@ def _planted(layers=5, n=400, seed=0):
     choice = rng.integers(0, 3, size=(n, layers))
     bits = np.array(BITS)[choice]
     accuracy = 0.9 - costs[np.arange(layers), choice].sum(1) + 0.001 * rng.standard_normal(n)
-    data = BenchData([f"l{i}" for i in range(layers)], bits, accuracy, bits.mean(1),
-                     np.arange(n) % 5 == 0, BITS)
+    split = np.where(np.arange(n) % 5 == 0, "select", "search")
+    data = BenchData([f"l{i}" for i in range(layers)], bits, bits.mean(1), split,
+                     {"accuracy": accuracy}, "accuracy", BITS)
     return data, costs
 
 
 def test_implied_costs_recover_a_planted_additive_table():
     data, planted = _planted()
-    fitted = implied_costs(data, ~data.is_val)
+    fitted = implied_costs(data, data.in_split("search"))
     assert fitted.r2 > 0.99
     assert np.allclose(fitted.costs, planted, atol=0.005)
     assert np.all(fitted.costs[:, BITS.index(8)] == 0)   # the widest bit-width is the reference
@@ -31,15 +32,15 @@ def test_implied_costs_recover_a_planted_additive_table():
 
 def test_the_diagnosis_names_the_over_and_under_rated_cells():
     data, planted = _planted()
-    costs = implied_costs(data, ~data.is_val)
+    costs = implied_costs(data, data.in_split("search"))
     wrong = planted.copy()
     hottest = int(np.argmax(planted[:, 0]))
     coolest = int(np.argmin(planted[:, 0]))
     wrong[hottest, 0], wrong[coolest, 0] = planted[coolest, 0] / 10, planted[hottest, 0] * 3
-    found = diagnose(wrong, data, ~data.is_val, costs, count=1)
+    found = diagnose(wrong, data, data.in_split("search"), costs, count=1)
     assert (found.over[0].index, found.over[0].bits) == (coolest, 2)
     assert (found.under[0].index, found.under[0].bits) == (hottest, 2)
-    perfect = diagnose(planted, data, ~data.is_val, costs)
+    perfect = diagnose(planted, data, data.in_split("search"), costs)
     assert perfect.over == [] and perfect.under == []
     assert all(rho > 0.9 for *_, rho in perfect.bands)
     text = render(found)

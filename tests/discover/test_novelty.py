@@ -61,3 +61,28 @@ def test_credit_is_improvement_over_the_inputs_for_new_tables_only():
     got = credits(records, "improvement", parents.__getitem__, 0.62)
     assert [c for _, c in got] == [0.65 - 0.60, 0.0]
     assert [c for _, c in credits(records, "fitness", parents.__getitem__, 0.62)] == [0.65, 0.9]
+
+
+def test_a_run_stored_before_novelty_loads_and_says_novelty_was_not_checked(tmp_path):
+    import sqlite3
+
+    from tapq.discover import RunStore, summarize
+    from tapq.discover.results import proxy_file_text
+    from tapq.discover.store import GenerationRecord
+
+    store = RunStore(tmp_path / "run.db")
+    store.set_meta(config={"population": 2})
+    store.add_candidate(_record(0.6))
+    store.add_generation(GenerationRecord(1, [1], [0.0], {"init/fisher": 1.0}, 0.1, 0.6))
+    store.close()
+    old = sqlite3.connect(tmp_path / "run.db")  # the schema before copy_of existed
+    old.execute("ALTER TABLE candidates DROP COLUMN copy_of")
+    old.commit()
+    old.close()
+    store = RunStore(tmp_path / "run.db")
+    try:
+        summary = summarize(store)
+        assert summary.seeds == 0 and summary.best is not None and summary.best.novel
+        assert "not checked" in proxy_file_text(summary.best, "bench.db", seeded=False)
+    finally:
+        store.close()

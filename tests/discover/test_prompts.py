@@ -37,8 +37,10 @@ def test_teaching_prompts_show_the_standing_and_leave_nothing_to_copy(strategy):
     text = system["content"] + user["content"]
     assert "1. 0.623  fisher (human baseline)" in text and "0.623 (fisher" in text
     assert not re.search(r"<[a-z][^>]*>", text), "a placeholder the model could copy"
-    assert "$" not in text and "nothing else" not in system["content"]
-    assert "Thought:" in system["content"] and "Thought:" in user["content"]
+    assert "$" not in text and "Thought:" not in system["content"]
+    # one answer format everywhere: a code block whose docstring is the model's own idea
+    assert "one python code block and nothing else" in system["content"]
+    assert "docstring that says in your own words" in user["content"]
     if strategy.operator == "init":
         assert "already scored (it scores 0.600)" in text
     if strategy.operator == "mutate":

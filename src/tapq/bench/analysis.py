@@ -8,57 +8,26 @@ finite evaluation set itself limits any correlation.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy import stats
 
+from tapq.bench.ground_truth import SPLITS, TARGETS, bench_target, load_bench_data
 from tapq.bench.store import BenchStore
 from tapq.correlation import iso_budget_spearman
 
 
-@dataclass(frozen=True)
-class BenchData:
-    """The sampled configurations of a benchmark as arrays, ready for fitness.
-
-    Attributes:
-        layers: layer names, the column order of ``bits``.
-        bits: (N, layers) weight bits of each measured sampled configuration.
-        accuracy: (N,) accuracy under the first calibration seed.
-        avg_bits: (N,) parameter-weighted average weight bits.
-        is_val: (N,) True for the validation split.
-        bit_choices: the benchmark's candidate bit-widths.
-    """
-
-    layers: list[str]
-    bits: np.ndarray
-    accuracy: np.ndarray
-    avg_bits: np.ndarray
-    is_val: np.ndarray
-    bit_choices: list[int]
-
-
-def load_bench_data(store: BenchStore) -> BenchData:
-    """Measured sampled configurations (first calibration seed) of `store`."""
-    meta = store.meta()
-    seed = meta["calib_seeds"][0]
-    measured = {r.config_id: r for r in store.results(seed)}
-    rows = [c for c in store.configs("sample") if c.id in measured]
-    layers = meta["layers"]
-    return BenchData(
-        layers=layers,
-        bits=np.array([[c.w_bits[n] for n in layers] for c in rows], dtype=int).reshape(-1, len(layers)),
-        accuracy=np.array([measured[c.id].accuracy for c in rows]),
-        avg_bits=np.array([c.avg_bits for c in rows]),
-        is_val=np.array([c.split == "val" for c in rows], dtype=bool),
-        bit_choices=list(meta["spec"]["bits"]))
-
-
 def _repeated(store: BenchStore) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Accuracies of the repeated sampled configurations under both seeds, and avg bits."""
-    first, second = store.meta()["calib_seeds"]
-    a = {r.config_id: r.accuracy for r in store.results(first)}
-    b = {r.config_id: r.accuracy for r in store.results(second)}
+    """The primary target (higher is better) of the repeated sampled configurations under
+    both seeds, and their avg bits (empty when only one seed was measured, as imported)."""
+    meta = store.meta()
+    if len(meta["calib_seeds"]) < 2:
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    first, second = meta["calib_seeds"][:2]
+    target = bench_target(meta)
+    a = {r.config_id: TARGETS[target] * getattr(r, target) for r in store.results(first)
+         if getattr(r, target) is not None}
+    b = {r.config_id: TARGETS[target] * getattr(r, target) for r in store.results(second)
+         if getattr(r, target) is not None}
     avg = {c.id: c.avg_bits for c in store.configs("sample")}
     common = sorted(set(a) & set(b) & set(avg))
     return (np.array([a[i] for i in common]), np.array([b[i] for i in common]),
@@ -83,7 +52,8 @@ def split_half_reliability(store: BenchStore) -> float:
     """Spearman-Brown corrected Spearman rho between even- and odd-example accuracies."""
     seed = store.meta()["calib_seeds"][0]
     samples = {c.id for c in store.configs("sample")}
-    rows = [r for r in store.results(seed) if r.config_id in samples]
+    rows = [r for r in store.results(seed) if r.config_id in samples
+            and r.accuracy_even is not None]
     if len(rows) < 3:
         return float("nan")
     rho = stats.spearmanr([r.accuracy_even for r in rows], [r.accuracy_odd for r in rows])[0]
@@ -98,22 +68,23 @@ def bench_info(store: BenchStore) -> dict:
     configs = store.configs()
     layer_rows = [c for c in configs if c.kind == "layer"]
     measured = store.done()
-    acc = data.accuracy
+    acc = data.accuracy[np.isfinite(data.accuracy)]
     return {
         "path": str(store.path),
         "model": meta["spec"]["model"], "data": meta["data"], "ptq": meta["spec"]["ptq"],
         "model_hash": meta["model_hash"], "bits": meta["spec"]["bits"],
         "a_bits": meta["spec"]["a_bits"], "layers": len(meta["layers"]),
         "fp_accuracy": meta["fp_accuracy"], "eval_size": meta["eval_size"],
-        "configs": meta["sampled"], "measured": len(acc),
-        "search": int((~data.is_val).sum()), "val": int(data.is_val.sum()),
+        "configs": meta["sampled"], "measured": len(data.avg_bits),
+        "target": data.target,
+        **{split: int(data.in_split(split).sum()) for split in SPLITS},
         "layer_configs": len(layer_rows),
         "layer_measured": sum((c.id, meta["calib_seeds"][0]) in measured for c in layer_rows),
         "accuracy_min": float(acc.min()) if len(acc) else None,
         "accuracy_median": float(np.median(acc)) if len(acc) else None,
         "accuracy_max": float(acc.max()) if len(acc) else None,
-        "avg_bits_min": float(data.avg_bits.min()) if len(acc) else None,
-        "avg_bits_max": float(data.avg_bits.max()) if len(acc) else None,
+        "avg_bits_min": float(data.avg_bits.min()) if len(data.avg_bits) else None,
+        "avg_bits_max": float(data.avg_bits.max()) if len(data.avg_bits) else None,
         "noise_ceiling": ceiling, "noise_ceiling_iso": noise_ceiling_iso(store),
         "noise_pairs": pairs,
         "split_half_reliability": split_half_reliability(store),

@@ -5,11 +5,14 @@ Tables:
   full-precision accuracy, split sizes).
 - ``configs``: every configuration to measure, written before any measurement so a
   resumed build measures exactly the same ones. ``kind`` is ``sample`` (the benchmark
-  proper, with ``split`` search or val) or ``layer`` (one layer at ``layer_bits``, all
+  proper, with ``split`` search, select or test -- ``val`` in benchmarks built before
+  the three splits, see analysis.py) or ``layer`` (one layer at ``layer_bits``, all
   others at full precision: per-layer sensitivity).
 - ``results``: one row per (config, calibration seed), committed as it is measured:
-  accuracy, loss, KL divergence to the full-precision outputs, and accuracy on the two
-  halves of the evaluation split (even / odd examples) for split-half reliability.
+  accuracy, loss, KL divergence to the full-precision outputs, top-1 agreement with the
+  full-precision model, and accuracy, agreement and KL on the two halves of the
+  evaluation split (even / odd examples) for split-half reliability. Files built before
+  agreement and the KL halves existed lack those columns: they read as None.
 A build killed at any point loses at most the rows in flight; rerunning skips every
 (config, seed) already in ``results``.
 """
@@ -41,8 +44,9 @@ CREATE TABLE IF NOT EXISTS configs (
     layer TEXT, layer_bits INTEGER);
 CREATE TABLE IF NOT EXISTS results (
     config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
-    accuracy REAL NOT NULL, loss REAL NOT NULL, kl REAL NOT NULL,
-    accuracy_even REAL NOT NULL, accuracy_odd REAL NOT NULL, seconds REAL NOT NULL,
+    accuracy REAL, loss REAL, kl REAL, accuracy_even REAL, accuracy_odd REAL,
+    seconds REAL NOT NULL,
+    agreement REAL, agreement_even REAL, agreement_odd REAL, kl_even REAL, kl_odd REAL,
     PRIMARY KEY (config_id, calib_seed));
 CREATE VIEW IF NOT EXISTS layer_sensitivity AS
     SELECT c.layer, c.layer_bits AS bits, r.calib_seed, r.accuracy, r.kl,
@@ -50,6 +54,12 @@ CREATE VIEW IF NOT EXISTS layer_sensitivity AS
                AS accuracy_drop
     FROM configs c JOIN results r ON r.config_id = c.id WHERE c.kind = 'layer';
 """
+
+# Result columns added after the first benchmarks shipped (nullable; added to an old file
+# only when a build resumes it, never when it is read).
+LATER_COLUMNS = ("agreement", "agreement_even", "agreement_odd", "kl_even", "kl_odd")
+RESULT_COLUMNS = ("config_id", "calib_seed", "accuracy", "loss", "kl", "accuracy_even",
+                  "accuracy_odd", "seconds", *LATER_COLUMNS)
 
 # What a reader needs in ``meta``; a build writes all of it before the first measurement.
 REQUIRED_META = ("spec", "data", "layers", "calib_seeds", "fp_accuracy", "sampled")
@@ -77,12 +87,17 @@ class ResultRow:
 
     config_id: int
     calib_seed: int
-    accuracy: float
-    loss: float
-    kl: float
-    accuracy_even: float
-    accuracy_odd: float
+    accuracy: float | None  # None: not measured (an imported ground truth without it)
+    loss: float | None
+    kl: float | None
+    accuracy_even: float | None
+    accuracy_odd: float | None
     seconds: float
+    agreement: float | None = None
+    agreement_even: float | None = None
+    agreement_odd: float | None = None
+    kl_even: float | None = None
+    kl_odd: float | None = None
 
 
 class BenchStore:
@@ -105,6 +120,7 @@ class BenchStore:
             self._check(create)
             if create:
                 self.db.executescript(SCHEMA)
+                self._add_later_columns()
         except sqlite3.DatabaseError as error:
             self.db.close()
             raise TapqError(f"{self.path} is not a tapq benchmark database: {error}") from None
@@ -130,6 +146,16 @@ class BenchStore:
             if missing:
                 raise sqlite3.DatabaseError(f"its metadata lacks {', '.join(missing)}; "
                                             "was its build stopped before it began?")
+
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
+
+    def _add_later_columns(self) -> None:
+        """A build resuming a file from before agreement was stored gets its columns."""
+        missing = [c for c in LATER_COLUMNS if c not in self._columns()]
+        with self.db:
+            for column in missing:
+                self.db.execute(f"ALTER TABLE results ADD COLUMN {column} REAL")
 
     def close(self) -> None:
         """Close the connection."""
@@ -161,17 +187,19 @@ class BenchStore:
 
     def add_result(self, row: ResultRow) -> None:
         """Record one measurement and commit it."""
+        values = [getattr(row, c) for c in RESULT_COLUMNS]
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (row.config_id, row.calib_seed, row.accuracy, row.loss, row.kl,
-                             row.accuracy_even, row.accuracy_odd, row.seconds))
+            self.db.execute(f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", values)
 
     def results(self, calib_seed: int | None = None) -> list[ResultRow]:
         """Stored measurements, optionally for one calibration seed."""
-        query = "SELECT * FROM results" + (" WHERE calib_seed = ?" if calib_seed is not None
-                                           else "") + " ORDER BY config_id, calib_seed"
+        present = [c for c in RESULT_COLUMNS if c in self._columns()]
+        query = (f"SELECT {', '.join(present)} FROM results"
+                 + (" WHERE calib_seed = ?" if calib_seed is not None else "")
+                 + " ORDER BY config_id, calib_seed")
         args = (calib_seed,) if calib_seed is not None else ()
-        return [ResultRow(*r) for r in self.db.execute(query, args)]
+        return [ResultRow(**dict(zip(present, r))) for r in self.db.execute(query, args)]
 
     def done(self) -> set[tuple[int, int]]:
         """(config id, calibration seed) pairs already measured."""

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from tapq.cli import render
-from tapq.cli.common import add_executor_args, new_command
+from tapq.cli.common import (add_executor_args, add_sandbox_arg, check_sandbox,
+                             new_command)
 from tapq.errors import TapqError
 from tapq.outputs import check_output_folder
 
@@ -83,6 +84,7 @@ def add_parser(commands) -> None:
                         "human proxy at this budget and measure (default avg-bits=3)")
     add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sandbox_arg(parser)
 
 
 def _config(args: argparse.Namespace):
@@ -170,23 +172,10 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
     return make_backend(spec, base_url, api_key_env, threads)
 
 
-def check_bench(path: str | Path) -> None:
-    """Raise TapqError unless `path` is a benchmark with enough measurements to search on."""
-    from tapq.bench import BenchStore, load_bench_data
-
-    store = BenchStore(path)
-    try:
-        measured = len(load_bench_data(store).accuracy)
-    finally:
-        store.close()
-    if measured < 10:
-        raise TapqError(f"{path} has only {measured} measured configurations; finish "
-                        "building it first")
-
-
 def run(args: argparse.Namespace, console: Console) -> None:
     """Run ``tapq discover`` and print generations, the final check and the outputs."""
-    from tapq.discover import check_run_folder, compare_at_budget, discover, human_to_beat
+    from tapq.discover import (check_bench, check_run_folder, compare_at_budget, discover,
+                               human_to_beat)
 
     # Every check comes before discover(), which creates the run folder and its database:
     # a run that cannot start leaves nothing behind.
@@ -199,6 +188,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         llm.spec, llm.base_url, llm.api_key_env, llm.threads)
     check_bench(config.bench)
     check_run_folder(config, args.resume)
+    check_sandbox(args)  # before the run folder exists and any candidate runs
     result = discover(config, resume=args.resume, backend=backend)
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
@@ -227,7 +217,8 @@ def show_discovery(result, console: Console) -> None:
     console.print(render.generations_table(summary))
     if result.final:
         console.print(render.fitness_table(result.final, "final check: best novel proxy "
-                                           "vs the human baselines (search split unless 'val')"))
+                                           "vs the human baselines"))
+        console.print(render.verdict_line(result.final[0]))
         twin = same_ranking(result.final[0], result.final[1:])
         if twin:
             console.print(f"[yellow]note:[/yellow] the best novel proxy ranks every "
@@ -252,6 +243,8 @@ def show_discovery(result, console: Console) -> None:
     console.print(f"{writer}: {summary.candidates} candidates, {summary.valid} valid, "
                   f"{summary.novel} novel, {summary.copies} copies of a seed or earlier "
                   f"candidate; {tokens:,} tokens; wall {result.wall_seconds:.0f} s")
+    if result.isolation:
+        console.print(f"sandbox: {result.isolation}")
 
 
 def show_compare(rows: list, budget: str, console: Console) -> None:

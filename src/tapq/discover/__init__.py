@@ -13,7 +13,8 @@ run.py (all of it in one call). gp/ is the symbolic baseline (``--search gp``): 
 programming over the same statistics, its candidates judged and stored like the LLM's.
 Candidates run in tapq.sandbox.
 """
-from tapq.discover.assembly import RUN_DB, check_resumable, check_run_folder, open_discovery
+from tapq.discover.assembly import (RUN_DB, check_bench, check_resumable, check_run_folder,
+                                    open_discovery)
 from tapq.discover.config import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
 from tapq.discover.controller import CONTROLLERS, ControllerConfig
 from tapq.discover.final_check import compare_at_budget, fitness_check, human_to_beat
@@ -30,7 +31,7 @@ __all__ = ["BEST_PROXY", "CONTROLLERS", "CandidateRecord", "ControllerConfig",
            "DiscoverConfig", "DiscoveryResult", "ExecutionConfig", "GPConfig", "GP_LLM_NAME",
            "GenerationRecord",
            "LEADERBOARD", "LLMBackend", "LLMConfig", "LLMError", "RUN_DB", "RunStore",
-           "RunSummary", "SearchConfig", "Status", "check_resumable", "check_run_folder",
-           "compare_at_budget", "discover", "fitness_check", "human_to_beat", "kind_of",
-           "leaderboard", "make_backend", "open_discovery", "open_gp_search", "seed_name",
-           "summarize"]
+           "RunSummary", "SearchConfig", "Status", "check_bench", "check_resumable",
+           "check_run_folder", "compare_at_budget", "discover", "fitness_check",
+           "human_to_beat", "kind_of", "leaderboard", "make_backend", "open_discovery",
+           "open_gp_search", "seed_name", "summarize"]

@@ -11,25 +11,46 @@ import math
 import time
 from pathlib import Path
 
-from tapq.bench import BenchStore, noise_ceiling_iso
+from tapq.bench import BenchStore, load_bench_data, noise_ceiling_iso
+from tapq.correlation import MIN_BAND
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.controller import StrategyController
 from tapq.discover.evolution import Discovery, member_of
-from tapq.discover.population import Member, survivors
-from tapq.discover.seeds import score_seeds
-from tapq.discover.task import SearchTask
 from tapq.discover.llm import LLMBackend, make_backend
 from tapq.discover.llm_cache import CachedBackend
+from tapq.discover.population import Member, survivors
 from tapq.discover.prompting import all_strategies, task_context
+from tapq.discover.seeds import score_seeds
 from tapq.discover.store import RunStore
+from tapq.discover.task import SearchTask
 from tapq.errors import TapqError
 from tapq.executors import make_executor
-from tapq.proxies import LayerStats, bench_for_scoring
-from tapq.sandbox import SandboxJob, save_stats_for_sandbox
+from tapq.proxies import LayerStats, bench_for_scoring, iso_undefined
+from tapq.sandbox import SandboxJob, require_isolation, save_stats_for_sandbox
 
-__all__ = ["RUN_DB", "check_resumable", "check_run_folder", "open_discovery", "search_task"]
+__all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery",
+           "search_task"]
 
 RUN_DB = "run.db"
+
+
+def check_bench(path: str | Path) -> None:
+    """Raise TapqError (one line) unless benchmark `path` can support a search: enough
+    measured configurations, and iso-budget fitness defined on its search split, i.e. at
+    least one 0.5-bit band with MIN_BAND search configurations. Otherwise every candidate
+    would be undefined and the run would end with no answer."""
+    store = BenchStore(path)
+    try:
+        data = load_bench_data(store)
+    finally:
+        store.close()
+    if len(data.avg_bits) < 10:
+        raise TapqError(f"{path} has only {len(data.avg_bits)} measured configurations; "
+                        "finish building it first")
+    why = iso_undefined(data)
+    if why:
+        raise TapqError(f"{path} cannot support discovery: {why}; discovery needs at least "
+                        f"{MIN_BAND} search configurations in one band (build more --configs)")
 
 
 def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bool:
@@ -96,6 +117,7 @@ def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: st
     """The benchmark's data, its statistics written for the sandbox, the prompt context
     (shared by the LLM loop and the GP search, so both are judged alike)."""
     data, stats = bench_for_scoring(config.bench, config.execution.device)
+    data = data.without_test()  # discovery never reads the test split
     bench = BenchStore(config.bench)
     try:
         ceiling = noise_ceiling_iso(bench)
@@ -116,6 +138,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    isolation = require_isolation()  # refuses before anything is created or asked
     execution = config.execution
     executor = make_executor(execution.executor, execution.workers,
                              execution.ray_address)  # starts nothing yet
@@ -132,6 +155,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     config = config.settled(stored)  # a legacy run continues as it was asked
     if not check_resumable(store, config, resume):
         store.set_meta(config=config.resume_key(), started=time.time())
+    store.set_meta(isolation=isolation.describe(), isolated=isolation.isolated)
     raw = backend_for_replay or backend or make_backend(
         config.llm.spec, config.llm.base_url, config.llm.api_key_env, config.llm.threads)
     llm = CachedBackend(raw, store.response_cache(), replay_only=config.replay is not None)
@@ -141,7 +165,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     controller = StrategyController(list(strategies), config.search.controller, theta=theta)
     task, stats = search_task(config, out, store, llm.name)
     if config.search.seeds:
-        score_seeds(store, task, stats, executor)
+        score_seeds(store, task, stats)
     population = _population(store, config.search.population)
     return Discovery(config, store, llm, executor, task, strategies, controller, population)
 

@@ -44,7 +44,7 @@ class ImpliedCosts:
 def implied_costs(data: BenchData, rows: np.ndarray, ridge: float = RIDGE) -> ImpliedCosts:
     """Fit accuracy = a0 - sum_l cost[l, bits_l] on the configurations `rows` (a mask)
     by ridge regression on one-hot cells, the widest bit-width as each layer's reference."""
-    bits, accuracy = data.bits[rows], data.accuracy[rows]
+    bits, accuracy = data.bits[rows], data.values[rows]
     choices = list(data.bit_choices)
     widest = max(choices)
     cells = [(l, b) for l in range(bits.shape[1]) for b in choices if b != widest]
@@ -88,7 +88,7 @@ class Diagnosis:
 def _band_rhos(data: BenchData, rows: np.ndarray, table: np.ndarray
                ) -> list[tuple[float, float, int, float]]:
     scores = config_scores(table, data.bit_choices, data.bits[rows])
-    accuracy, avg = data.accuracy[rows], data.avg_bits[rows]
+    accuracy, avg = data.values[rows], data.avg_bits[rows]
     bands = budget_bands(avg)
     out = []
     for band in np.unique(bands):

@@ -2,6 +2,12 @@
 
 ``best_proxy.py`` is a plain proxy file (thought as its docstring), usable as it is by
 ``tapq proxy eval`` and ``tapq allocate``; like any proxy file it runs in the sandbox.
+
+The run's answer is chosen on the benchmark's *select* split: of the last generation's
+population (the best distinct programs by search fitness), the one with the best
+iso-budget rho on select. Fitness on search drove the evolution, so it is optimistic for
+the survivors; select is fresh data for that one choice. The *test* split is never read
+here (discovery is not even given it); the final check reports it.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ class GenerationSummary:
     valid: int
     best: float
     median: float
-    best_val: float
+    best_select: float
     population_best: float
     probabilities: dict[str, float]
     novel: int = 0
@@ -108,14 +114,17 @@ def summarize(store: RunStore) -> RunSummary:
     for gen in store.generations():
         members = [r for r in records if r.generation == gen.generation]
         fits = _finite([r.fitness for r in members])
-        vals = _finite([r.metrics.get("spearman_iso_val", float("nan")) for r in members
-                        if math.isfinite(r.fitness)])
+        vals = _finite([select_fitness(r) for r in members if math.isfinite(r.fitness)])
         generations.append(GenerationSummary(
             gen.generation, len(members), len(fits), max(fits, default=float("nan")),
             float(np.median(fits)) if fits else float("nan"),
             max(vals, default=float("nan")), gen.best_fitness, gen.probabilities,
             sum(r.novel for r in members)))
-    best = _best([r for r in records if r.novel])
+    # The run's answer: among the best novel candidates by search fitness (as many as the
+    # population holds), the best on the select split; copies and seeds never.
+    novel = sorted((r for r in records if r.novel), key=_search_order, reverse=True)
+    size = (store.meta().get("config") or {}).get("population") or len(novel)
+    best = chosen(novel[:size])
     copy = _best([r for r in records if r.valid and r.copy_of is not None])
     if copy is not None and best is not None and copy.fitness <= best.fitness:
         copy = None
@@ -129,10 +138,31 @@ def summarize(store: RunStore) -> RunSummary:
         sum(r.valid and r.copy_of is not None for r in records), _best(seeds), copy)
 
 
+def _search_order(record: CandidateRecord) -> tuple[float, int, int]:
+    return record.fitness, record.generation, record.slot
+
+
 def _best(records: list[CandidateRecord]) -> CandidateRecord | None:
     """The fittest on the search split; ties to the later (as the population keeps them)."""
     valid = [r for r in records if r.valid]
-    return max(valid, key=lambda r: (r.fitness, r.generation, r.slot), default=None)
+    return max(valid, key=_search_order, default=None)
+
+
+def select_fitness(record: CandidateRecord) -> float:
+    """A candidate's iso-budget rho on the select split (runs from before the three
+    splits stored it as ``spearman_iso_val``)."""
+    metrics = record.metrics or {}
+    return float(metrics.get("spearman_iso_select", metrics.get("spearman_iso_val", float("nan"))))
+
+
+def chosen(population: list[CandidateRecord]) -> CandidateRecord | None:
+    """The run's answer: the best of `population` (in search order) on the select split;
+    where select cannot rank (undefined there for all), the best on search."""
+    ranked = [(select_fitness(r), -i) for i, r in enumerate(population)]
+    finite = [k for k in ranked if math.isfinite(k[0])]
+    if not finite:
+        return population[0] if population else None
+    return population[-max(finite)[1]]
 
 
 def proxy_file_text(record: CandidateRecord, bench: str, seeded: bool = True) -> str:
@@ -146,7 +176,7 @@ def proxy_file_text(record: CandidateRecord, bench: str, seeded: bool = True) ->
            f'generation '
            f"{record.generation}, strategy {record.strategy}.\n"
            f"Fitness on {bench}: iso-budget Spearman {metrics.get('spearman_iso', 0):.4f} "
-           f"(search), {metrics.get('spearman_iso_val', 0):.4f} (validation).\n"
+           f"(search), {select_fitness(record):.4f} (select).\n"
            'It runs in the tapq sandbox; use with tapq proxy eval / tapq allocate --proxy.\n"""\n')
     return doc + (record.code or "")
 
@@ -164,11 +194,10 @@ def write_outputs(store: RunStore, out: Path, bench: str) -> tuple[Path | None, 
     with atomic_path(board) as partial, partial.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["rank", "id", "generation", "strategy", "kind", "fitness_search",
-                         "fitness_val", "spearman", "thought"])
+                         "fitness_select", "spearman", "thought"])
         for rank, r in enumerate(rows, 1):
             writer.writerow([rank, r.id, r.generation_label, r.strategy, kind_of(r),
-                             f"{r.fitness:.4f}",
-                             f"{r.metrics.get('spearman_iso_val', float('nan')):.4f}",
+                             f"{r.fitness:.4f}", f"{select_fitness(r):.4f}",
                              f"{r.metrics.get('spearman', float('nan')):.4f}", r.thought])
     return best_path, board
 

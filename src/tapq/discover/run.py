@@ -3,8 +3,8 @@
 Opens the run (assembly.py; gp/search.py for ``--search gp``), runs the evolution
 (evolution.py, or the GP's loop), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
-(final_check.py): the best novel proxy against every human baseline on the
-benchmark, validation split included, which the search never saw.
+(final_check.py): the best novel proxy (never a copy of a seed) against every human
+baseline on the benchmark's test split, which the search never saw, with paired intervals.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapq.discover.assembly import open_discovery
+from tapq.discover.assembly import check_bench, open_discovery
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.final_check import fitness_check
 from tapq.discover.gp.search import open_gp_search
@@ -37,9 +37,11 @@ class DiscoveryResult:
     final: list[Fitness]  # the best novel proxy first, then every baseline
     wall_seconds: float
     llm: str
+    isolation: str = ""  # the sandbox's OS boundary, as run.db records it
 
     def to_json(self) -> dict:
         return {"out": str(self.out), "llm": self.llm, "wall_seconds": self.wall_seconds,
+                "isolation": self.isolation,
                 "best_proxy": None if self.best_proxy is None else str(self.best_proxy),
                 "leaderboard": str(self.leaderboard), **self.summary.to_json(),
                 "final": [f.to_json() for f in self.final]}
@@ -60,6 +62,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    check_bench(config.bench)  # before the run folder exists: a refused run leaves nothing
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     handler = _log_to(out)
@@ -74,7 +77,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             meta = run.store.meta()
             wall = meta.get("wall_seconds", 0.0) + time.perf_counter() - start
             run.store.set_meta(wall_seconds=wall, finished=time.time())
-            llm = meta.get("llm", "")
+            llm, isolation = meta.get("llm", ""), meta.get("isolation", "")
         finally:
             run.close()
         final = []
@@ -82,7 +85,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             final = fitness_check(config.bench, best, config.execution.device)
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",
                                                 wall, best)
-        return DiscoveryResult(out, summary, best, board, final, wall, llm)
+        return DiscoveryResult(out, summary, best, board, final, wall, llm, isolation)
     finally:
         logging.getLogger("tapq").removeHandler(handler)
         handler.close()

@@ -39,7 +39,7 @@ def score(record: CandidateRecord, table: np.ndarray, task: SearchTask) -> None:
     record.metrics = task.fitness_of(table)
     record.fitness = record.metrics["spearman_iso"]
     if not math.isfinite(record.fitness):
-        record.status, record.error = Status.ERROR, "fitness is undefined (constant scores)"
+        record.status, record.error = Status.ERROR, task.undefined_reason()
         record.fitness = float("-inf")
 
 

@@ -49,6 +49,7 @@ from tapq.discover.task import SearchTask
 from tapq.errors import TapqError
 from tapq.executors import Executor, make_executor
 from tapq.progress import StepBar
+from tapq.sandbox import require_isolation
 
 __all__ = ["GP_LLM_NAME", "GPSearch", "open_gp_search", "tournament"]
 log = logging.getLogger("tapq.discover")
@@ -204,6 +205,7 @@ def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -
     if backend is not None or config.replay is not None:
         raise TapqError("--search gp asks no LLM: it takes neither an LLM backend nor "
                         "--replay")
+    isolation = require_isolation()  # refuses before anything is created, as for the LLM
     execution = config.execution
     executor = make_executor(execution.executor, execution.workers, execution.ray_address)
     out = Path(config.out)
@@ -213,6 +215,7 @@ def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -
     store = RunStore(out / RUN_DB)
     if not check_resumable(store, config, resume):
         store.set_meta(config=config.resume_key(), started=time.time())
+    store.set_meta(isolation=isolation.describe(), isolated=isolation.isolated)
     done = store.generations()
     population = []
     if done:
@@ -220,6 +223,6 @@ def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -
         population = [member_of(by_id[i]) for i in done[-1].population]
     task, stats = search_task(config, out, store, GP_LLM_NAME)
     if config.search.seeds:  # the same reference for novelty as an LLM run has
-        score_seeds(store, task, stats, executor)
+        score_seeds(store, task, stats)
     wall_before = store.meta().get("wall_seconds", 0.0)
     return GPSearch(config, store, executor, task, population, wall_before)
