@@ -109,19 +109,20 @@ def _engine(calib_seed: int) -> tuple[PTQEngine, DatasetSplits, torch.Tensor]:
         model = load_model(_spec.model, _spec.weights)
         data = load_data(_spec.data)
         engine = PTQEngine(model, data.calib, _spec.ptq_settings(calib_seed), _device)
-        fp_log_probs = torch.log_softmax(evaluate(engine.fp_model, data.eval).logits, 1)
-        _engines[calib_seed] = (engine, data, fp_log_probs)
+        fp_logits = evaluate(engine.fp_model, data.eval).logits
+        _engines[calib_seed] = (engine, data, fp_logits)
     return _engines[calib_seed]
 
 
 def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     start = time.perf_counter()
-    engine, data, fp_log_probs = _engine(calib_seed)
-    result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval)
-    log_probs = torch.log_softmax(result.logits, 1)
-    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1).mean().item()
-    correct = (result.logits.argmax(1) == data.eval.y).float()
-    return ResultRow(config.id, calib_seed, result.accuracy, result.loss, kl,
+    engine, data, fp_logits = _engine(calib_seed)
+    result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval,
+                      reference=fp_logits)
+    # The accuracy column holds the data's target: agreement with full precision for
+    # label-free data (the benchmark's meta says which).
+    correct = result.correct(data.eval, fp_logits)
+    return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss, result.kl,
                      correct[0::2].mean().item(), correct[1::2].mean().item(),
                      time.perf_counter() - start)
 
@@ -162,7 +163,10 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     meta = {"spec": asdict(spec),
             "data": spec.data, "model_hash": model_hash(model), "layers": names,
             "num_params": params.tolist(), "macs": [costs.layers[n].macs for n in names],
-            "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy,
+            # fp_accuracy is the target's full-precision value: 1 for agreement.
+            "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
+            if data.labelled else 1.0,
+            "target": "accuracy" if data.labelled else "agreement",
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),

@@ -8,9 +8,20 @@ import json
 from rich.console import Console
 
 from tapq.cli import render
-from tapq.cli.common import (add_budget_args, add_device_arg, add_model_args, add_sandbox_arg,
-                             bit_list, check_sandbox,
-                             load_model_and_data_of, new_command, ptq_settings, qat_epochs)
+from tapq.cli.common import (
+    add_budget_args,
+    add_device_arg,
+    add_model_args,
+    add_sandbox_arg,
+    add_stats_args,
+    bit_list,
+    check_sandbox,
+    load_model_and_data_of,
+    new_command,
+    ptq_settings,
+    qat_epochs,
+    stats_config,
+)
 from tapq.errors import TapqError
 from tapq.outputs import check_output_file
 
@@ -31,6 +42,7 @@ def add_parser(commands) -> None:
                         help="PTQ the chosen configuration and report accuracy")
     parser.add_argument("--out", help="write the bit configuration JSON here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_stats_args(parser)
     add_device_arg(parser)
     add_sandbox_arg(parser)
 
@@ -66,7 +78,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
                     settings=ptq_settings(args), pin_first_last=args.pin_first_last, tied=tied,
                     qat_epochs=qat_epochs(args), model_spec=args.model,
-                    measure=measured, references=False, device=args.device)
+                    measure=measured, references=False, device=args.device,
+                    stats_config=stats_config(args))
     if args.out:
         row.result.config.save(args.out)
     if args.json:

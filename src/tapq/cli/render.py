@@ -18,7 +18,8 @@ def ptq_table(rows: Sequence, title: str) -> Table:
     """
     fp_acc = rows[0].result.q_acc
     table = Table(title=title)
-    for column in ("config", "PTQ", "accuracy", "vs FP", "size MB", "MBitOps"):
+    target = rows[0].result.target  # agreement with FP for label-free data
+    for column in ("config", "PTQ", target, "vs FP", "size MB", "MBitOps"):
         table.add_column(column, justify="right")
     for row in rows:
         r = row.result
@@ -60,18 +61,21 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
     `rows` are CompareRow objects; bits per layer are listed in layer order.
     """
     table = Table(title=title)
-    columns = ["config from", "accuracy", "after QAT", "size MB", "MBitOps", "avg w-bits",
-               "bits per layer"]
+    columns = ["config from", "accuracy", "KL to FP", "after QAT", "size MB", "MBitOps",
+               "avg w-bits", "bits per layer"]
     if not measured:
-        columns = [c for c in columns if c not in ("accuracy", "after QAT")]
+        columns = [c for c in columns if c not in ("accuracy", "KL to FP", "after QAT")]
     if all(row.qat_acc is None for row in rows) and "after QAT" in columns:
         columns.remove("after QAT")
+    target = rows[0].result.target if rows else "accuracy"  # agreement: label-free data
     for column in columns:
-        table.add_column(column, justify="left" if column in ("config from", "bits per layer")
+        table.add_column(target if column == "accuracy" else column,
+                         justify="left" if column in ("config from", "bits per layer")
                          else "right", no_wrap=column != "bits per layer")
     for row in rows:
         r = row.result
         cells = {"config from": row.label, "accuracy": f"{100 * r.q_acc:.2f}%",
+                 "KL to FP": f"{r.kl:.4f}",
                  "after QAT": "" if row.qat_acc is None else f"{100 * row.qat_acc:.2f}%",
                  "size MB": f"{r.size_mb:.4f}", "MBitOps": f"{r.bitops / 1e6:.1f}",
                  "avg w-bits": f"{r.avg_w_bits:.2f}",

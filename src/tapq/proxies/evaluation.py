@@ -23,28 +23,37 @@ from tapq.models import load_model
 from tapq.proxies.baselines import BASELINE_PROXIES, Proxy
 from tapq.proxies.fitness import Fitness, config_scores, failed, fitness
 from tapq.proxies.loading import ProxyFile, load_proxy, table_of
-from tapq.proxies.stats import LayerStats, collect_stats_cached
+from tapq.proxies.stats import LayerStats
+from tapq.proxies.stats_cache import collect_stats_cached
+from tapq.proxies.stats_config import StatsConfig
 
 __all__ = ["STATS_BATCH", "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human",
            "evaluate_proxies", "model_stats", "same_ranking", "score_proxy"]
 
-STATS_BATCH = 128  # calibration images the statistics are computed on
+STATS_BATCH = 128  # calibration images the statistics of a small model are computed on
 STATS_SEED = 0
 
 
-def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None) -> list[LayerStats]:
+def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None,
+                config: StatsConfig | None = None) -> list[LayerStats]:
     """Layer statistics of `model` on the fixed statistics batch of `data` (cached): the
     same batch for benchmark scoring and for allocation, so a proxy sees the same thing.
-    `device` is where they are computed when not cached (default CPU)."""
-    batch = data.calib.subset(STATS_BATCH, STATS_SEED)
-    return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device))
+    `config` sets their cost (default: by the model's size, see StatsConfig); `device`
+    is where they are computed when not cached (default CPU)."""
+    size = sum(p.numel() for p in model.parameters())
+    config = (config or StatsConfig()).resolved(size)
+    batch = data.calib.subset(config.n, STATS_SEED)
+    return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device),
+                                seed=config.seed, hutchinson_samples=config.hutchinson_probes,
+                                power_iters=config.power_iters, statistics=config.statistics)
 
 
-def bench_stats(store: BenchStore, device: DeviceLike = None) -> list[LayerStats]:
+def bench_stats(store: BenchStore, device: DeviceLike = None,
+                config: StatsConfig | None = None) -> list[LayerStats]:
     """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
     meta = store.meta()
     model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
-    stats = model_stats(model, load_data(meta["data"]), device)
+    stats = model_stats(model, load_data(meta["data"]), device, config)
     if [s.name for s in stats] != meta["layers"]:
         raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
     return stats
@@ -63,8 +72,8 @@ def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], da
     return fitness(name, scores, data.accuracy, data.avg_bits, data.is_val, ms)
 
 
-def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None
-                      ) -> tuple[BenchData, list[LayerStats]]:
+def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None,
+                      config: StatsConfig | None = None) -> tuple[BenchData, list[LayerStats]]:
     """A benchmark's measured configurations and its model's statistics, or TapqError if
     it holds too few configurations to judge a proxy on."""
     store = BenchStore(bench_path)
@@ -73,17 +82,19 @@ def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None
         if len(data.accuracy) < 10:
             raise TapqError(f"{bench_path} has only {len(data.accuracy)} measured "
                             "configurations; finish building it first")
-        return data, bench_stats(store, device)
+        return data, bench_stats(store, device, config)
     finally:
         store.close()
 
 
 def evaluate_proxies(bench_path: str | Path, specs: list[str] | None = None,
-                     device: DeviceLike = None) -> list[Fitness]:
+                     device: DeviceLike = None, config: StatsConfig | None = None
+                     ) -> list[Fitness]:
     """Fitness of each proxy in `specs` (all built-ins if None) on benchmark `bench_path`;
-    the statistics, if not cached, are computed on `device` (default CPU)."""
+    the statistics (settings `config`), if not cached, are computed on `device` (default
+    CPU)."""
     proxies = [load_proxy(s) for s in (specs or list(BASELINE_PROXIES))]
-    data, stats = bench_for_scoring(bench_path, device)
+    data, stats = bench_for_scoring(bench_path, device, config)
     for layer in stats:  # quantize once up front, so no proxy's time includes it
         for bits in data.bit_choices:
             layer.quant(bits)
