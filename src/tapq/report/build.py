@@ -121,6 +121,9 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
               H.Card(f"{run.summary.prompt_tokens + run.summary.completion_tokens:,}",
                      "LLM tokens"),
               H.Card(f"{run.meta.get('wall_seconds', 0) / 60:.1f} min", "wall time")]
+    if run.meta.get("isolated") is False:  # said up front, not only in the metadata table
+        cards.append(H.Card("NOT ISOLATED", "candidates ran without the sandbox's OS "
+                            "boundary (--allow-unisolated)"))
     sections.append(H.section(
         "Discovery, generation by generation",
         "Orange: best fitness so far and per generation on the search split; blue: the "
