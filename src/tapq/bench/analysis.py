@@ -76,15 +76,14 @@ def _full_values(store: BenchStore, target: str, seed: int) -> dict[int, float]:
 
 def _paired(store: BenchStore, source: str, target: str, ids: list[int]) -> tuple[list, list]:
     """The configurations (among `ids`) measured for `source`, and their measurements."""
-    first, second = store.meta()["calib_seeds"]
+    seeds = store.meta()["calib_seeds"][:2]
+    if source != "halves" and len(seeds) < 2:  # one calibration seed (an imported benchmark)
+        return [], []
     if source == "seeds":
-        columns = [_full_values(store, target, first), _full_values(store, target, second)]
-    elif source == "halves":
-        half = store.halves(target, first)
-        columns = [{i: v[0] for i, v in half.items()}, {i: v[1] for i, v in half.items()}]
+        columns = [_full_values(store, target, s) for s in seeds]
     else:
         columns = []
-        for seed in (first, second):
+        for seed in seeds[:1] if source == "halves" else seeds:
             half = store.halves(target, seed)
             columns += [{i: v[0] for i, v in half.items()}, {i: v[1] for i, v in half.items()}]
     common = [i for i in ids if all(i in c for c in columns)]
@@ -96,7 +95,7 @@ def ceilings(store: BenchStore, target: str | None = None, resamples: int = 2000
     """The proxy ceiling of each source (halves, seeds, independent) for `target`
     (default: the benchmark's), over its sampled configurations; None for a source the
     benchmark has no measurements for."""
-    target = target or benchmark_target(store)
+    target = target or bench_target(store.meta())
     configs = store.configs("sample")
     if not configs:
         return dict.fromkeys(SOURCES)
@@ -117,13 +116,12 @@ def ceilings(store: BenchStore, target: str | None = None, resamples: int = 2000
 
 
 def ceiling_summary(store: BenchStore, resamples: int = 2000) -> dict:
-    """``bench info``'s ceiling entries: the target, the headline ceiling (independent
-    if measured, else halves, else seeds) and every source in full."""
-    target = benchmark_target(store)
+    """``bench info``'s ceiling entries: the headline ceiling (independent if measured,
+    else halves, else seeds) and every source in full, for the benchmark's target."""
+    target = bench_target(store.meta())
     found = ceilings(store, target, resamples)
     best = next((found[s] for s in ("independent", "halves", "seeds") if found[s]), None)
-    return {"target": target,
-            "ceiling": best.ceiling if best else None,
+    return {"ceiling": best.ceiling if best else None,
             "ceiling_ci": list(best.ceiling_ci) if best else None,
             "ceiling_source": best.source if best else None,
             "ceilings": {s: c.to_dict() if c else None for s, c in found.items()}}

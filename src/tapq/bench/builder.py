@@ -204,7 +204,8 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
             # fp_accuracy is the target's full-precision value: 1 for agreement.
             "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
             if data.labelled else 1.0,
-            "target": "accuracy" if data.labelled else "agreement",
+            # label-free data: the accuracy columns hold agreement with full precision
+            "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),

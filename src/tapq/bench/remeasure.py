@@ -1,8 +1,9 @@
 """Adding half measurements to a benchmark built before every result stored them.
 
 A benchmark's ceiling from independent evaluation halves needs its target on the even
-and the odd evaluation examples. Accuracy's halves have always been stored; loss, KL and
-agreement's (``halves`` table) only since the ceilings were built. ``remeasure_halves``
+and the odd evaluation examples. Accuracy's halves have always been stored; the loss, KL
+and agreement halves (``halves`` table) and agreement itself only since targets and
+ceilings were built. ``remeasure_halves``
 measures the stored configurations again with the benchmark's own settings (one PTQ and
 one evaluation each, split afterwards) and keeps the halves only of measurements that
 reproduce the stored full-split values: halves must split the very measurement the
@@ -18,12 +19,15 @@ from pathlib import Path
 import torch
 
 from tapq.bench.builder import BenchSpec, _measure_job, _use_spec
-from tapq.bench.store import HALF_TARGETS, BenchStore, ConfigRow, ResultRow
+from tapq.bench.store import BenchStore, ConfigRow, ResultRow
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.executors import Executor, LocalExecutor
 from tapq.models import load_model, model_hash
 from tapq.progress import track
+
+# Targets whose halves a remeasurement adds (accuracy's have always been stored).
+REMEASURED = ("kl", "agreement")
 
 # A remeasurement reproduces a stored value when it is this close (absolute, plus
 # relative for loss and KL): the build itself reproduces to ~1e-7 across worker counts.
@@ -46,14 +50,15 @@ class Remeasured:
 
 
 def _spec_of(meta: dict) -> BenchSpec:
-    """The BenchSpec the benchmark was built with (new settings at their defaults)."""
+    """The BenchSpec the benchmark was built with. Settings this version no longer has
+    (e.g. ``val_every``) are dropped and new ones take their defaults: none of those
+    change a measurement, and every remeasurement is checked against the stored values."""
     known = {f.name for f in fields(BenchSpec)}
-    stored = meta["spec"]
-    unknown = sorted(set(stored) - known)
-    if unknown:
-        raise TapqError(f"the benchmark was built by another tapq version (settings "
-                        f"{', '.join(unknown)} unknown here); rebuild it to get halves")
-    return BenchSpec(**{**stored, "bits": tuple(stored["bits"])})
+    stored = {k: v for k, v in meta["spec"].items() if k in known}
+    for key in ("bits", "splits"):
+        if key in stored:
+            stored[key] = tuple(stored[key])
+    return BenchSpec(**stored)
 
 
 def _jobs(store: BenchStore, limit: int | None) -> tuple[list[tuple[ConfigRow, int]], int]:
@@ -63,16 +68,17 @@ def _jobs(store: BenchStore, limit: int | None) -> tuple[list[tuple[ConfigRow, i
     samples = store.configs("sample")[:limit]
     done = store.done()
     complete = set.intersection(*({(i, s) for s in store.meta()["calib_seeds"]
-                                   for i in store.halves(t, s)} for t in HALF_TARGETS))
+                                   for i in store.halves(t, s)} for t in REMEASURED))
     wanted = [(c, s) for c in samples for s in store.meta()["calib_seeds"] if (c.id, s) in done]
     jobs = [(c, s) for c, s in wanted if (c.id, s) not in complete]
     return jobs, len(wanted) - len(jobs)
 
 
 def _reproduces(new: ResultRow, old: ResultRow) -> bool:
-    return (abs(new.accuracy - old.accuracy) <= TOLERANCE
-            and all(abs(getattr(new, k) - getattr(old, k))
-                    <= TOLERANCE * (1 + abs(getattr(old, k))) for k in ("loss", "kl")))
+    """Whether `new` is the stored measurement `old` again (every value `old` has)."""
+    pairs = [(getattr(new, k), getattr(old, k)) for k in ("accuracy", "loss", "kl",
+                                                          "accuracy_even", "accuracy_odd")]
+    return all(abs(a - b) <= TOLERANCE * (1 + abs(b)) for a, b in pairs if b is not None)
 
 
 def remeasure_halves(path: str | Path, limit: int | None = None, workers: int = 1,
@@ -111,7 +117,7 @@ def remeasure_halves(path: str | Path, limit: int | None = None, workers: int = 
                 if _reproduces(row, old):
                     store.add_halves([row])
                 else:
-                    failed.append(abs(row.accuracy - old.accuracy))
+                    failed.append(abs(row.accuracy - (old.accuracy or 0.0)))
         finally:
             if executor is None:
                 runner.close()

@@ -211,10 +211,15 @@ class BenchStore:
             self._insert_halves(row)
 
     def add_halves(self, rows: Iterable[ResultRow]) -> None:
-        """Record the half values of measurements whose results are already stored."""
+        """Record the half values of measurements whose results are already stored, and
+        their agreement where the file predates it (``tapq bench remeasure``; open the
+        store with ``create`` so that table and column exist)."""
         with self.db:
             for row in rows:
                 self._insert_halves(row)
+                self.db.execute("UPDATE results SET agreement = ? WHERE config_id = ? AND "
+                                "calib_seed = ? AND agreement IS NULL",
+                                (row.agreement, row.config_id, row.calib_seed))
 
     def _insert_halves(self, row: ResultRow) -> None:
         self.db.executemany("INSERT OR REPLACE INTO halves VALUES (?, ?, ?, ?, ?)",
@@ -226,7 +231,7 @@ class BenchStore:
         configuration whose halves were measured."""
         if target == "accuracy":
             query = ("SELECT config_id, accuracy_even, accuracy_odd FROM results "
-                     "WHERE calib_seed = ?")
+                     "WHERE calib_seed = ? AND accuracy_even IS NOT NULL")
             args: tuple = (calib_seed,)
         elif target in HALF_TARGETS:
             if not self._has_table("halves"):  # a benchmark opened read-only, built before
