@@ -283,7 +283,7 @@ def warn_small(rows: list[ConfigRow], shares: tuple[float, ...]) -> None:
                      f"{' / '.join(n for n, _ in short)} split will have {MIN_BAND} "
                      f"configurations, so iso-budget rho is undefined there "
                      f"({'discover refuses such a benchmark; ' if short[0][0] == 'search' else ''}"
-                     f"about {needed} --configs spread over its {bands} bands would do)")
+                     f"about {needed} configurations (--configs) over its {bands} bands would do)")
 
 
 def _check_resumable(out: str | Path, meta: dict) -> None:
