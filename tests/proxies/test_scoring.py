@@ -156,7 +156,7 @@ def test_an_imported_ground_truth_is_scored_like_the_native_one(bench, tmp_path)
 
 
 @pytest.mark.parametrize("content, message", [
-    ("conv1,accuracy\n4,0.9\n", "no bits for layer"),
+    ("FIRST,accuracy\n4,0.9\n", "no bits for layer"),
     ("bogus,accuracy\n", "unknown column 'bogus'"),
     ("LAYERS,accuracy\nBITS,abc\n", "accuracy value 'abc' is not a number"),
     ("LAYERS,accuracy\nBITS9,0.5\n", "must be an integer in 2..8"),
@@ -171,7 +171,7 @@ def test_bad_ground_truth_files_fail_in_one_line(tmp_path, content, message):
     from tapq.quant import describe_layers
     names = [x.name for x in describe_layers(load_model("digits-cnn"),
                                              load_data("digits").calib.x[:1]).layers]
-    content = (content.replace("LAYERS", ",".join(names))
+    content = (content.replace("LAYERS", ",".join(names)).replace("FIRST", names[0])
                .replace("BITS9", ",".join(["9"] * len(names)))
                .replace("BITS", ",".join(["4"] * len(names))))
     (tmp_path / "gt.csv").write_text(content)

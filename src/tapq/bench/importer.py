@@ -100,6 +100,10 @@ def _read_csv(path: Path, layers: list[str]) -> list[ImportedRow]:
         header = [h.strip() for h in reader.fieldnames]
         if len(set(header)) != len(header):
             raise TapqError(f"{path}: the header names a column twice")
+        unknown = [h for h in header if h not in {*layers, *TARGETS, "split"}]
+        if unknown:
+            raise TapqError(f"{path}: unknown column {unknown[0]!r}; expected the model's "
+                            f"layer names, {', '.join(TARGETS)} or split")
         rows = []
         for line, raw in enumerate(reader, start=2):
             if None in raw:
