@@ -57,6 +57,14 @@ def test_allow_unisolated_runs_and_says_so_on_every_output(proxy_file, tmp_path)
     assert '"proxy": "mine"' in done.stdout
 
 
+def test_the_isolation_is_stated_before_the_first_candidate(proxy_file, tmp_path):
+    done = _tapq("proxy", "eval", "--proxy", str(proxy_file), cwd=tmp_path, boundary=True)
+    if "cannot isolate" in done.stderr:
+        pytest.skip(f"no OS boundary on this machine: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sandbox: isolated (") and done.stderr == ""
+
+
 def test_builtin_proxies_need_no_boundary(tmp_path):
     done = _tapq("proxy", "eval", "--proxy", "size", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
