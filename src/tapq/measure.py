@@ -12,6 +12,7 @@ from torch import nn
 from tapq.data import DatasetSplits
 from tapq.device import DeviceLike
 from tapq.evaluate import evaluate
+from tapq.intervals import binomial_interval
 from tapq.quant import BitConfig, ModelCosts, PTQEngine, PTQSettings, measure_costs
 
 
@@ -34,10 +35,18 @@ class QuantResult:
     agreement: float = float("nan")
     kl: float = float("nan")
     target: str = "accuracy"
+    eval_size: int = 0  # evaluation examples q_acc was measured on (0: unknown)
+
+    @property
+    def q_acc_ci(self) -> tuple[float, float]:
+        """95% binomial (Clopper-Pearson) interval of q_acc over the evaluation set: two
+        accuracies whose intervals overlap are not told apart by this evaluation."""
+        return binomial_interval(self.q_acc, self.eval_size)
 
     def to_json(self) -> dict:
         """The ``--json`` form: keys fp_acc, q_acc, size_mb, bitops, config (and extras)."""
-        return {"fp_acc": self.fp_acc, "q_acc": self.q_acc, "q_loss": self.q_loss,
+        return {"fp_acc": self.fp_acc, "q_acc": self.q_acc, "q_acc_ci": list(self.q_acc_ci),
+                "eval_size": self.eval_size, "q_loss": self.q_loss,
                 "agreement": self.agreement, "kl": self.kl, "target": self.target,
                 "size_mb": self.size_mb, "bitops": self.bitops, "avg_w_bits": self.avg_w_bits,
                 "config": self.config.to_dict()}
@@ -74,4 +83,5 @@ class Measurer:
         return QuantResult(fp_acc=self.fp_acc, q_acc=score, q_loss=result.loss,
                            size_mb=self.costs.size_mb(config), bitops=self.costs.bitops(config),
                            avg_w_bits=self.costs.avg_w_bits(config), config=config,
-                           agreement=result.agreement, kl=result.kl, target=self.target)
+                           agreement=result.agreement, kl=result.kl, target=self.target,
+                           eval_size=len(self.data.eval))

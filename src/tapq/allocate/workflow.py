@@ -77,7 +77,8 @@ def oracle_config(bench: str, layers: list[str], costs: ModelCosts,
     store = _open_bench_of(bench, layers)
     try:
         meta = store.meta()
-        accuracy = {r.config_id: r.accuracy for r in store.results(meta["calib_seeds"][0])}
+        accuracy = {r.config_id: r.accuracy for r in store.results(meta["calib_seeds"][0])
+                    if r.accuracy is not None}  # an imported ground truth may lack it
         rows = [c for c in store.configs("sample") if c.id in accuracy]
     finally:
         store.close()
@@ -143,6 +144,9 @@ class Comparer:
         finally:
             store.close()
         spec = meta["spec"]
+        if spec["ptq"] == "imported" and ptq is None:
+            raise TapqError(f"{bench} is an imported ground truth: it has no PTQ of its own "
+                            "to measure allocations with; give --ptq rtn or adaround")
         return cls(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
                    proxies, bits=spec["bits"], a_bits=spec["a_bits"],
                    settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),

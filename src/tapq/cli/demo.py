@@ -57,8 +57,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         elif stage == "bench":
             console.print(render.bench_table(value, "the default ground-truth benchmark"))
         elif stage == "baselines":
-            console.print(render.fitness_table(value, "human baseline proxies on it "
-                                               "(search split unless 'val')"))
+            console.print(render.fitness_table(value, "human baseline proxies on it"))
         elif stage == "discovery":
             discover_cli.show_discovery(value, console)
             shown["discovery"] = value

@@ -42,6 +42,13 @@ def add_parser(commands) -> None:
     evaluate.add_argument("--proxy", action="append", metavar="NAME|FILE.py",
                           help="a built-in proxy or a file defining sensitivity(layer, bits); "
                           "repeatable")
+    evaluate.add_argument("--target", choices=("accuracy", "kl", "agreement"),
+                          help="rank against this target (default: the benchmark's primary)")
+    evaluate.add_argument("--split", default="test", choices=("search", "select", "test"),
+                          help="split the 95%% intervals and differences are computed on")
+    evaluate.add_argument("--reference", metavar="NAME|FILE.py",
+                          help="proxy the paired differences are taken to (default: the best "
+                          "built-in on the search split)")
     evaluate.add_argument("--json", action="store_true", help="print a JSON list")
     add_stats_args(evaluate)
     add_device_arg(evaluate)
@@ -74,12 +81,14 @@ def run_eval(args: argparse.Namespace, console: Console) -> None:
     bench = args.bench or DEFAULT_BENCH
     if any(isinstance(load_proxy(p)[1], ProxyFile) for p in args.proxy or []):
         check_sandbox(args)  # files are generated (or foreign) code: only behind the boundary
-    results = evaluate_proxies(bench, args.proxy, args.device, stats_config(args))
+    results = evaluate_proxies(bench, args.proxy, args.device, stats_config(args),
+                               target=args.target, split=args.split, reference=args.reference)
     if args.json:
         print(json.dumps([r.to_json() for r in results]))
         return
-    console.print(render.fitness_table(results, f"proxy fitness on {bench} "
-                                       "(search split unless 'val')"))
+    console.print(render.fitness_table(results, f"proxy fitness on {bench}"))
+    console.print("Δ: paired difference in iso-budget ρ to the reference; a proxy 'beats' "
+                  "another only when the 95% interval excludes 0.")
     for result in results:
         if result.error:
             console.print(f"[red]{result.proxy} failed:[/red] {result.error}")
