@@ -20,7 +20,7 @@ def _tapq(*args: str, cwd: Path, boundary: bool = False) -> subprocess.Completed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     env.pop("TAPQ_ALLOW_UNISOLATED", None)
     return subprocess.run([*prefix, "-m", "tapq.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture
