@@ -212,7 +212,9 @@ def test_a_candidate_that_swallows_the_cpu_limit_is_killed(stats_file):
     limits = SandboxLimits(wall_seconds=60, cpu_seconds=1)
     result = Sandbox(stats_file, BITS, limits).table(code)
     assert result.status == "timeout" and "CPU time limit of 1 s" in result.error
-    assert result.seconds <= result.startup_seconds + 1 + 3 + MARGIN  # + RLIMIT_CPU rounding
+    # killed by the CPU limits, not the 60 s wall clock (on a loaded machine a CPU-second
+    # can take several wall seconds, so no tighter wall bound holds everywhere)
+    assert result.seconds < result.startup_seconds + 60
 
 
 def test_printed_output_is_quoted_in_errors_but_capped(stats_file):
