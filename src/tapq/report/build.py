@@ -121,6 +121,9 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     human = next((v for v in humans if human is not None and v.name == human.name), None)
     discovered = everyone[-1] if discovered else None
     cards += _run_cards(run, bench, discovered, human, gp)
+    if run.meta.get("isolated") is False:  # said up front, not only in the metadata table
+        cards.append(H.Card("NOT ISOLATED", "candidates ran without the sandbox's OS "
+                            "boundary (--allow-unisolated)"))
     progress = [save("generations", figures.generations(run), "fitness per generation")]
     if not gp:
         progress.append(save("controller", figures.controller(run), "strategy probabilities"))
