@@ -184,6 +184,19 @@ def test_a_wall_time_budget_stops_the_search_between_generations(tmp_path):
     assert 1 <= len(result.summary.generations) < 50
 
 
+def test_the_cli_builds_a_gp_configuration_with_its_own_flags_only(tmp_path):
+    from tapq.cli import build_parser
+    from tapq.cli.discover import _config
+
+    args = build_parser().parse_args(["discover", "--out", str(tmp_path / "gp"), "--search",
+                                      "gp", "--gp-tournament", "2", "--max-seconds", "30"])
+    config = _config(args)
+    assert config.search.kind == "gp" and config.search.gp.tournament == 2
+    assert config.search.gp.max_seconds == 30
+    plain = _config(build_parser().parse_args(["discover", "--out", str(tmp_path / "llm")]))
+    assert plain.search.kind == "llm" and plain.search.gp == GPConfig()
+
+
 def test_the_cli_refuses_llm_flags_for_a_gp_search(tmp_path):
     for flags, word in ((["--search", "gp", "--temperature", "0.2"], "--temperature"),
                         (["--search", "gp", "--replay", str(tmp_path)], "--replay"),

@@ -123,20 +123,23 @@ def _config(args: argparse.Namespace):
         replay=Path(args.replay) if args.replay else None)
 
 
-# Flags that only an LLM search reads, with their defaults: a GP run refuses them rather
-# than ignoring them, and an LLM run refuses the GP's.
-_LLM_FLAGS = {"llm": "embedded", "llm_base_url": None, "llm_threads": None,
-              "temperature": 0.8, "max_tokens": 400, "replay": None, "controller": "dpo",
-              "controller_beta": 1.0, "controller_lr": 1.0, "controller_floor": 0.1,
-              "controller_reward": "improvement", "prompts": "teach"}
-_GP_FLAGS = {"gp_tournament": 3, "gp_crossover": 0.5, "gp_max_depth": 7, "max_seconds": None}
+# Flags that only an LLM search reads, and those only a GP search reads: a run of one kind
+# refuses the other's when they differ from their defaults, rather than ignoring them.
+_LLM_FLAGS = ("llm", "llm_base_url", "llm_threads", "temperature", "max_tokens", "replay",
+              "controller", "controller_beta", "controller_lr", "controller_floor",
+              "controller_reward", "prompts")
+_GP_FLAGS = ("gp_tournament", "gp_crossover", "gp_max_depth", "max_seconds")
 
 
 def _gp(args: argparse.Namespace):
+    from tapq.cli import build_parser
     from tapq.discover.gp import GPConfig
 
+    # The defaults as the parser itself has them, so a changed default cannot drift.
+    defaults = build_parser().parse_args(["discover", "--out", str(args.out)])
     unused = _LLM_FLAGS if args.search == "gp" else _GP_FLAGS
-    given = [f"--{k.replace('_', '-')}" for k, v in unused.items() if getattr(args, k) != v]
+    given = [f"--{k.replace('_', '-')}" for k in unused
+             if getattr(args, k) != getattr(defaults, k)]
     if given:
         raise TapqError(f"{', '.join(given)} cannot be used with --search {args.search}")
     try:

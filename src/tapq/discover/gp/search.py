@@ -75,6 +75,9 @@ class GPSearch:
         self.population = population
         self.novelty = NoveltyJudge(store)
         self._trees: dict[int, Node] = {}
+        # (generation, code hash) of every stored program, kept here rather than re-read
+        # each generation: a long GP run stores thousands of tables.
+        self._hashes = [(r.generation, r.code_hash) for r in store.candidates()]
         self._deadline = None
         if config.search.gp.max_seconds is not None:
             self._deadline = time.perf_counter() + config.search.gp.max_seconds - wall_before
@@ -98,7 +101,7 @@ class GPSearch:
         search = self.config.search
         stored = self.store.of_generation(generation)
         slots = search.population if generation == 0 else search.children_per_generation
-        seen = {r.code_hash for r in self.store.candidates() if r.generation < generation}
+        seen = {h for g, h in self._hashes if g < generation}
         drafts = []
         for slot in range(slots):
             record = stored.get(slot) or self._draft(generation, slot, seen)
@@ -107,6 +110,7 @@ class GPSearch:
                 drafts.append(record)
         for record in self._evaluated(drafts, generation, len(stored), slots):
             stored[record.slot] = record
+            self._hashes.append((generation, record.code_hash))
         records = [stored[s] for s in range(slots)]
         self.population = survivors(self.population + [member_of(r) for r in records],
                                     search.population)
