@@ -202,6 +202,13 @@ CASES: list[Case] = [
           "not a tapq benchmark database"),
     _case("bench-info-other-sqlite", "bench info other.db", "an SQLite file of another "
           "program (left unmodified)", "not a tapq benchmark database"),
+    # --- bench remeasure: refused before anything is measured or written --------------------
+    _case("bench-remeasure-limit-0", "bench remeasure bench_copy.db --limit 0",
+          "zero configurations to remeasure", "--limit must be at least 1"),
+    _case("bench-remeasure-text-file", "bench remeasure text.db", "a text file named .db",
+          "not a tapq benchmark database"),
+    _case("bench-remeasure-other-sqlite", "bench remeasure other.db", "an SQLite file of "
+          "another program (left unmodified)", "not a tapq benchmark database"),
     # --- proxy ------------------------------------------------------------------------------
     _case("proxy-stats-unknown-statistic", "proxy stats --model digits-cnn --stats hessian",
           "a statistic that does not exist", "unknown statistic hessian"),
