@@ -122,7 +122,7 @@ def main() -> None:
     job = {"model": args.model, "n": config.n, "probes": config.hutchinson_probes,
            "power_iters": config.power_iters or power_iters, "mode": "new"}
     rows = {"load": run_child(src, args.threads, {**job, "statistic": "load"})}
-    for statistic in args.stats.split(","):
+    for statistic in filter(None, args.stats.split(",")):  # --stats "": the old code only
         rows[statistic] = run_child(src, args.threads, {**job, "statistic": statistic})
         print(statistic, rows[statistic], flush=True)
     result = {"model": args.model, "num_params": size, "settings": job, "new": rows,

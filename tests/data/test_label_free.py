@@ -15,7 +15,7 @@ from tapq.errors import TapqError
 from tapq.evaluate import evaluate
 from tapq.measure import Measurer
 from tapq.models import load_model, load_model_and_data
-from tapq.proxies import StatsConfig, collect_stats, evaluate_proxies, model_stats
+from tapq.proxies import StatsConfig, collect_stats, evaluate_proxies
 from tapq.quant import PTQSettings, uniform_config
 from image_folders import draw, fresh_memo  # noqa: F401 (fixture)
 

@@ -98,5 +98,5 @@ def _load(path: Path) -> list[LayerStats] | None:
         if saved.get("version") != STATS_VERSION:
             return None
         return [LayerStats(**record) for record in saved["layers"]]
-    except Exception:  # a corrupt or foreign file is recomputed, not fatal
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign file is recomputed, not fatal
         return None

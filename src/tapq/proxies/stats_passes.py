@@ -23,8 +23,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 __all__ = [
-    "FirstOrder",
     "Chunk",
+    "FirstOrder",
     "chunk_size",
     "chunks",
     "curvature_grads",
