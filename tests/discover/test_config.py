@@ -28,7 +28,8 @@ def test_the_resume_key_covers_what_changes_scores_and_nothing_else():
     assert {k: key[k] for k in STORED_BEFORE_GROUPING} == STORED_BEFORE_GROUPING
     assert set(key) - set(STORED_BEFORE_GROUPING) == {
         "controller_beta", "controller_lr", "controller_steps", "controller_floor",
-        "controller_margin", "controller_reward", "prompts", "seeds"}
+        "controller_margin", "controller_reward", "prompts", "seeds", "search"}
+    assert key["search"] == "llm"  # a run stored before the choice existed was an LLM run
     moved = DiscoverConfig(llm=LLMConfig(base_url="http://x", threads=3),
                            search=SearchConfig(generations=9),
                            execution=ExecutionConfig(workers=4, device="cuda"))

@@ -4,7 +4,9 @@ The **noise ceiling** is the Spearman correlation between two measurements of th
 configurations under different calibration samples: a proxy correlating above it would
 be fitting noise. The **split-half reliability** correlates accuracy on the even and
 the odd evaluation examples (Spearman-Brown corrected to the full split): how much the
-finite evaluation set itself limits any correlation.
+finite evaluation set itself limits any correlation. Both share one noise source between
+their two measurements; ``ceilings`` gives the proxy ceiling from independent halves,
+from seeds and from both (tapq.bench.reliability), per band and pooled, with intervals.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 from scipy import stats
 
 from tapq.bench.ground_truth import SPLITS, TARGETS, bench_target, load_bench_data
+from tapq.bench.reliability import SOURCES, Ceiling, bands_of, estimate_ceiling
 from tapq.bench.store import BenchStore
 from tapq.correlation import iso_budget_spearman
 
@@ -60,6 +63,70 @@ def split_half_reliability(store: BenchStore) -> float:
     return float(2 * rho / (1 + rho))
 
 
+def benchmark_target(store: BenchStore) -> str:
+    """The target the benchmark ranks configurations by (accuracy unless it declares one)."""
+    return bench_target(store.meta())
+
+
+def _full_values(store: BenchStore, target: str, seed: int) -> dict[int, float]:
+    """Config id -> `target` on the whole evaluation split under calibration `seed`."""
+    return {r.config_id: getattr(r, target) for r in store.results(seed)
+            if getattr(r, target, None) is not None}
+
+
+def _paired(store: BenchStore, source: str, target: str, ids: list[int]) -> tuple[list, list]:
+    """The configurations (among `ids`) measured for `source`, and their measurements."""
+    seeds = store.meta()["calib_seeds"][:2]
+    if source != "halves" and len(seeds) < 2:  # one calibration seed (an imported benchmark)
+        return [], []
+    if source == "seeds":
+        columns = [_full_values(store, target, s) for s in seeds]
+    else:
+        columns = []
+        for seed in seeds[:1] if source == "halves" else seeds:
+            half = store.halves(target, seed)
+            columns += [{i: v[0] for i, v in half.items()}, {i: v[1] for i, v in half.items()}]
+    common = [i for i in ids if all(i in c for c in columns)]
+    return common, [[c[i] for i in common] for c in columns]
+
+
+def ceilings(store: BenchStore, target: str | None = None, resamples: int = 2000
+             ) -> dict[str, Ceiling | None]:
+    """The proxy ceiling of each source (halves, seeds, independent) for `target`
+    (default: the benchmark's), over its sampled configurations; None for a source the
+    benchmark has no measurements for."""
+    target = target or bench_target(store.meta())
+    configs = store.configs("sample")
+    if not configs:
+        return dict.fromkeys(SOURCES)
+    avg = np.array([c.avg_bits for c in configs])
+    band, low = bands_of(avg)
+    position = {c.id: k for k, c in enumerate(configs)}
+    measured = set(_full_values(store, target, store.meta()["calib_seeds"][0]))
+    weights = np.bincount(band[[position[i] for i in measured if i in position]],
+                          minlength=band.max() + 1) if measured else np.zeros(0, int)
+    result: dict[str, Ceiling | None] = {}
+    for source in SOURCES:
+        ids, columns = _paired(store, source, target, [c.id for c in configs])
+        result[source] = estimate_ceiling(
+            source, np.array(columns, dtype=float).reshape(len(columns), len(ids)),
+            band[[position[i] for i in ids]], dict(enumerate(weights.tolist())), low,
+            resamples=resamples) if ids else None
+    return result
+
+
+def ceiling_summary(store: BenchStore, resamples: int = 2000) -> dict:
+    """``bench info``'s ceiling entries: the headline ceiling (independent if measured,
+    else halves, else seeds) and every source in full, for the benchmark's target."""
+    target = bench_target(store.meta())
+    found = ceilings(store, target, resamples)
+    best = next((found[s] for s in ("independent", "halves", "seeds") if found[s]), None)
+    return {"ceiling": best.ceiling if best else None,
+            "ceiling_ci": list(best.ceiling_ci) if best else None,
+            "ceiling_source": best.source if best else None,
+            "ceilings": {s: c.to_dict() if c else None for s, c in found.items()}}
+
+
 def bench_info(store: BenchStore) -> dict:
     """Counts, accuracy range, reliability and split sizes of a benchmark."""
     meta = store.meta()
@@ -88,5 +155,6 @@ def bench_info(store: BenchStore) -> dict:
         "noise_ceiling": ceiling, "noise_ceiling_iso": noise_ceiling_iso(store),
         "noise_pairs": pairs,
         "split_half_reliability": split_half_reliability(store),
+        **ceiling_summary(store),
         "complete": "finished" in meta,
     }

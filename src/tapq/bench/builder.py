@@ -12,6 +12,9 @@ job. What is measured:
 - the first ``repeat`` samples again under calibration seed ``seed + 1``: the noise
   ceiling is the Spearman correlation between the two measurements;
 - ``layer`` configurations: one layer at each bit-width, all others at full precision.
+Every measurement also stores each target on the even and the odd evaluation examples
+(the same PTQ and evaluation, split afterwards): the independent halves reliability
+and the proxy ceiling are computed from (tapq.bench.reliability).
 """
 from __future__ import annotations
 
@@ -28,9 +31,9 @@ import torch
 
 from tapq.bench.ground_truth import SPLITS, DEFAULT_SHARES, assign_splits, check_target
 from tapq.bench.sampling import average_bits, sample_configs
-from tapq.bench.store import BenchStore, ConfigRow, ResultRow
+from tapq.bench.store import HALF_TARGETS, BenchStore, ConfigRow, ResultRow
 from tapq.correlation import BAND_WIDTH, MIN_BAND, budget_bands
-from tapq.data import DataSpec, DatasetSplits, load_data
+from tapq.data import DataSpec, DatasetSplits, Split, load_data
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
@@ -133,19 +136,33 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     engine, data, fp_logits = _engine(calib_seed)
     result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval,
                       reference=fp_logits)
-    fp_log_probs = torch.log_softmax(fp_logits, 1)
-    log_probs = torch.log_softmax(result.logits, 1)
-    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1)
-    agree = (result.logits.argmax(1) == fp_logits.argmax(1)).float()
+    per_example = per_example_targets(result.logits, data.eval, fp_logits)
     # The accuracy column holds the data's target: agreement with full precision for
     # label-free data (the benchmark's meta says which).
-    correct = result.correct(data.eval, fp_logits)
-    return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss, kl.mean().item(),
-                     correct[0::2].mean().item(), correct[1::2].mean().item(),
-                     time.perf_counter() - start, agreement=agree.mean().item(),
-                     agreement_even=agree[0::2].mean().item(),
-                     agreement_odd=agree[1::2].mean().item(),
-                     kl_even=kl[0::2].mean().item(), kl_odd=kl[1::2].mean().item())
+    correct = per_example["accuracy"]
+    return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss,
+                     per_example["kl"].mean().item(), correct[0::2].mean().item(),
+                     correct[1::2].mean().item(), time.perf_counter() - start,
+                     agreement=per_example["agreement"].mean().item(),
+                     halves={t: (per_example[t][0::2].mean().item(),
+                                 per_example[t][1::2].mean().item()) for t in HALF_TARGETS})
+
+
+def per_example_targets(logits: torch.Tensor, split: Split, fp_logits: torch.Tensor
+                        ) -> dict[str, torch.Tensor]:
+    """Each target per evaluation example, so that any subset's value is a mean: accuracy
+    (top-1 correct; without labels, agreement), loss (cross-entropy; without labels, KL),
+    KL to the full-precision outputs and agreement with the full-precision top-1. The even
+    and odd examples are the two disjoint halves split-half reliability correlates."""
+    fp_log_probs = torch.log_softmax(fp_logits, 1)
+    log_probs = torch.log_softmax(logits, 1)
+    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1)
+    agreement = (logits.argmax(1) == fp_logits.argmax(1)).float()
+    if not split.labelled:
+        return {"accuracy": agreement, "loss": kl, "kl": kl, "agreement": agreement}
+    return {"accuracy": (logits.argmax(1) == split.y).float(),
+            "loss": torch.nn.functional.cross_entropy(logits, split.y, reduction="none"),
+            "kl": kl, "agreement": agreement}
 
 
 def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int], device: str = "cpu"
@@ -187,7 +204,8 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
             # fp_accuracy is the target's full-precision value: 1 for agreement.
             "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
             if data.labelled else 1.0,
-            "target": "accuracy" if data.labelled else "agreement",
+            # label-free data: the accuracy columns hold agreement with full precision
+            "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),

@@ -10,9 +10,12 @@ Tables:
   others at full precision: per-layer sensitivity).
 - ``results``: one row per (config, calibration seed), committed as it is measured:
   accuracy, loss, KL divergence to the full-precision outputs, top-1 agreement with the
-  full-precision model, and accuracy, agreement and KL on the two halves of the
-  evaluation split (even / odd examples) for split-half reliability. Files built before
-  agreement and the KL halves existed lack those columns: they read as None.
+  full-precision model (files from before agreement lack the column: None), and accuracy
+  on the two halves of the evaluation split (even / odd examples).
+- ``halves``: the other targets (``HALF_TARGETS``: loss, KL, agreement with the
+  full-precision top-1) on the even and odd halves, one row per (config, seed, target).
+  A build writes them with each result (one PTQ, one evaluation, split afterwards);
+  ``tapq bench remeasure`` adds them to benchmarks built before they existed.
 A build killed at any point loses at most the rows in flight; rerunning skips every
 (config, seed) already in ``results``.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.errors import TapqError
@@ -46,8 +49,12 @@ CREATE TABLE IF NOT EXISTS results (
     config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
     accuracy REAL, loss REAL, kl REAL, accuracy_even REAL, accuracy_odd REAL,
     seconds REAL NOT NULL,
-    agreement REAL, agreement_even REAL, agreement_odd REAL, kl_even REAL, kl_odd REAL,
+    agreement REAL,
     PRIMARY KEY (config_id, calib_seed));
+CREATE TABLE IF NOT EXISTS halves (
+    config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
+    target TEXT NOT NULL, even REAL NOT NULL, odd REAL NOT NULL,
+    PRIMARY KEY (config_id, calib_seed, target));
 CREATE VIEW IF NOT EXISTS layer_sensitivity AS
     SELECT c.layer, c.layer_bits AS bits, r.calib_seed, r.accuracy, r.kl,
            (SELECT CAST(value AS REAL) FROM meta WHERE key = 'fp_accuracy') - r.accuracy
@@ -57,9 +64,12 @@ CREATE VIEW IF NOT EXISTS layer_sensitivity AS
 
 # Result columns added after the first benchmarks shipped (nullable; added to an old file
 # only when a build resumes it, never when it is read).
-LATER_COLUMNS = ("agreement", "agreement_even", "agreement_odd", "kl_even", "kl_odd")
+LATER_COLUMNS = ("agreement",)
 RESULT_COLUMNS = ("config_id", "calib_seed", "accuracy", "loss", "kl", "accuracy_even",
                   "accuracy_odd", "seconds", *LATER_COLUMNS)
+# Targets whose even / odd halves live in the ``halves`` table; accuracy's halves are the
+# ``accuracy_even`` / ``accuracy_odd`` columns of ``results``.
+HALF_TARGETS = ("loss", "kl", "agreement")
 
 # What a reader needs in ``meta``; a build writes all of it before the first measurement.
 REQUIRED_META = ("spec", "data", "layers", "calib_seeds", "fp_accuracy", "sampled")
@@ -83,7 +93,11 @@ class ConfigRow:
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One measurement of one configuration under one calibration seed."""
+    """One measurement of one configuration under one calibration seed.
+
+    ``halves`` maps a target of ``HALF_TARGETS`` to its (even, odd) half values; it is
+    written with the row and not read back here (see ``BenchStore.halves``).
+    """
 
     config_id: int
     calib_seed: int
@@ -94,10 +108,7 @@ class ResultRow:
     accuracy_odd: float | None
     seconds: float
     agreement: float | None = None
-    agreement_even: float | None = None
-    agreement_odd: float | None = None
-    kl_even: float | None = None
-    kl_odd: float | None = None
+    halves: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
 
 
 class BenchStore:
@@ -191,6 +202,45 @@ class BenchStore:
         with self.db:
             self.db.execute(f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) "
                             f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", values)
+            self._insert_halves(row)
+
+    def add_halves(self, rows: Iterable[ResultRow]) -> None:
+        """Record the half values of measurements whose results are already stored, and
+        their agreement where the file predates it (``tapq bench remeasure``; open the
+        store with ``create`` so that table and column exist)."""
+        with self.db:
+            for row in rows:
+                self._insert_halves(row)
+                self.db.execute("UPDATE results SET agreement = ? WHERE config_id = ? AND "
+                                "calib_seed = ? AND agreement IS NULL",
+                                (row.agreement, row.config_id, row.calib_seed))
+
+    def _insert_halves(self, row: ResultRow) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO halves VALUES (?, ?, ?, ?, ?)",
+                            [(row.config_id, row.calib_seed, target, even, odd)
+                             for target, (even, odd) in row.halves.items()])
+
+    def halves(self, target: str, calib_seed: int) -> dict[int, tuple[float, float]]:
+        """Config id -> (even, odd) half values of `target` under `calib_seed`, for every
+        configuration whose halves were measured."""
+        if target == "accuracy":
+            query = ("SELECT config_id, accuracy_even, accuracy_odd FROM results "
+                     "WHERE calib_seed = ? AND accuracy_even IS NOT NULL")
+            args: tuple = (calib_seed,)
+        elif target in HALF_TARGETS:
+            if not self._has_table("halves"):  # a benchmark opened read-only, built before
+                return {}
+            query = ("SELECT config_id, even, odd FROM halves "
+                     "WHERE calib_seed = ? AND target = ?")
+            args = (calib_seed, target)
+        else:
+            raise TapqError(f"no half measurements of target {target!r} (known: accuracy, "
+                            f"{', '.join(HALF_TARGETS)})")
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(query, args)}
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = ?", (name,)).fetchone() is not None
 
     def results(self, calib_seed: int | None = None) -> list[ResultRow]:
         """Stored measurements, optionally for one calibration seed."""

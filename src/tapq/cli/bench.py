@@ -1,4 +1,4 @@
-"""``tapq bench build``, ``tapq bench import`` and ``tapq bench info``: ground-truth benchmarks."""
+"""``tapq bench build``, ``import``, ``info`` and ``remeasure``: ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -15,12 +15,15 @@ BUILD_EXAMPLE = ("example: tapq bench build --model mnist-cnn --out mnist.db --c
                  "--workers 2")
 IMPORT_EXAMPLE = ("example: tapq bench import measured.csv --model digits-cnn --out mine.db\n"
                   "         tapq proxy eval --bench mine.db")
+REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
+                     "         tapq bench remeasure mine.db --limit 240   # the first 240 "
+                     "configurations")
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build``, ``tapq bench import`` and ``tapq bench info``."""
+    """Register ``tapq bench build``, ``import``, ``info`` and ``remeasure``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -62,6 +65,15 @@ def add_parser(commands) -> None:
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    remeasure = new_command(group, "remeasure", "Measure the targets on the two evaluation "
+                            "halves for a benchmark built without them (resumable), for the "
+                            "ceilings from independent halves.", REMEASURE_EXAMPLE,
+                            run_remeasure)
+    remeasure.add_argument("file", help="benchmark database (updated in place)")
+    remeasure.add_argument("--limit", type=int, help="only the first N sampled configurations "
+                           "(they span every average-bit band; default: all)")
+    add_executor_args(remeasure, "configurations")
+    add_device_arg(remeasure)
 
 
 def run_build(args: argparse.Namespace, console: Console) -> None:
@@ -100,6 +112,20 @@ def run_import(args: argparse.Namespace, console: Console) -> None:
     show_info(args.out, False, console)
 
 
+def run_remeasure(args: argparse.Namespace, console: Console) -> None:
+    """Measure half values into an existing benchmark, then show its info."""
+    from tapq.bench import remeasure_halves
+    from tapq.executors import make_executor
+
+    if args.workers < 1:
+        raise TapqError("--workers must be at least 1")
+    with make_executor(args.executor, args.workers, args.ray_address) as executor:
+        done = remeasure_halves(args.file, args.limit, executor=executor, device=args.device)
+    console.print(f"measured the halves of {done.measured} (configuration, seed) pairs in "
+                  f"{done.seconds:.0f} s ({done.skipped} already had them)")
+    show_info(args.file, False, console)
+
+
 def run_info(args: argparse.Namespace, console: Console) -> None:
     """Show a benchmark's info (default: the shipped one)."""
     from tapq.bench import DEFAULT_BENCH
@@ -120,3 +146,5 @@ def show_info(path, as_json: bool, console: Console) -> None:
         print(json.dumps(info))
         return
     console.print(render.bench_table(info, f"benchmark {info['path']}"))
+    console.print(render.ceiling_table(info, "proxy ceiling: the most a proxy's ρ can be "
+                                             "against one stored measurement"))

@@ -19,7 +19,8 @@ EXAMPLE = ("example: tapq discover --out run1                       # embedded L
            "         tapq discover --out run3 --llm openai:qwen2.5-coder "
            "--llm-base-url http://localhost:8080/v1\n"
            "         tapq discover --out run1 --resume          # continue a killed run\n"
-           "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel")
+           "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel\n"
+           "         tapq discover --out gp1 --search gp        # the symbolic (GP) baseline")
 
 
 def add_parser(commands) -> None:
@@ -64,6 +65,18 @@ def add_parser(commands) -> None:
                         "starves (default 0.1)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--max-tokens", type=int, default=400)
+    parser.add_argument("--search", default="llm", choices=("llm", "gp"),
+                        help="who writes candidates: the LLM, or genetic programming over the "
+                        "same statistics and primitives (the symbolic baseline; no LLM)")
+    parser.add_argument("--gp-tournament", type=int, default=3, metavar="K",
+                        help="--search gp: individuals per tournament (default 3)")
+    parser.add_argument("--gp-crossover", type=float, default=0.5, metavar="RATE",
+                        help="--search gp: share of children made by crossover (default 0.5)")
+    parser.add_argument("--gp-max-depth", type=int, default=7, metavar="D",
+                        help="--search gp: deepest expression tree (default 7)")
+    parser.add_argument("--max-seconds", type=float, metavar="S",
+                        help="--search gp: stop starting generations after S seconds of run "
+                        "wall time (a budget equal to an LLM run's)")
     parser.add_argument("--replay", metavar="RUN_DIR",
                         help="replay a finished run exactly from its LLM cache (no LLM)")
     parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
@@ -90,6 +103,7 @@ def _config(args: argparse.Namespace):
     if not args.temperature >= 0:  # also refuses nan
         raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
     make_executor(args.executor, args.workers, args.ray_address)  # refuses bad flags now
+    gp = _gp(args)  # also refuses flags the chosen search does not read
     bench = Path(args.bench) if args.bench else DEFAULT_BENCH
     if not bench.is_file():
         raise TapqError(f"benchmark not found: {bench}")
@@ -103,10 +117,35 @@ def _config(args: argparse.Namespace):
         search=SearchConfig(generations=args.generations, population=args.population,
                             children=args.children, seed=args.seed,
                             controller=_controller(args), prompts=args.prompts,
-                            seeds=not args.no_seeds),
+                            seeds=not args.no_seeds, kind=args.search, gp=gp),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
         replay=Path(args.replay) if args.replay else None)
+
+
+# Flags that only an LLM search reads, with their defaults: a GP run refuses them rather
+# than ignoring them, and an LLM run refuses the GP's.
+_LLM_FLAGS = {"llm": "embedded", "llm_base_url": None, "llm_threads": None,
+              "temperature": 0.8, "max_tokens": 400, "replay": None, "controller": "dpo",
+              "controller_beta": 1.0, "controller_lr": 1.0, "controller_floor": 0.1,
+              "controller_reward": "improvement", "prompts": "teach"}
+_GP_FLAGS = {"gp_tournament": 3, "gp_crossover": 0.5, "gp_max_depth": 7, "max_seconds": None}
+
+
+def _gp(args: argparse.Namespace):
+    from tapq.discover.gp import GPConfig
+
+    unused = _LLM_FLAGS if args.search == "gp" else _GP_FLAGS
+    given = [f"--{k.replace('_', '-')}" for k, v in unused.items() if getattr(args, k) != v]
+    if given:
+        raise TapqError(f"{', '.join(given)} cannot be used with --search {args.search}")
+    try:
+        return GPConfig(tournament=args.gp_tournament, crossover_rate=args.gp_crossover,
+                        max_depth=args.gp_max_depth,
+                        init_depth=min(GPConfig.init_depth, args.gp_max_depth),
+                        max_seconds=args.max_seconds)
+    except ValueError as error:
+        raise TapqError(f"--gp-*: {error}") from None
 
 
 def _controller(args: argparse.Namespace):
@@ -145,8 +184,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         from tapq.allocate import Budget
         Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
     llm = config.llm
-    backend = None if config.replay else check_llm(llm.spec, llm.base_url, llm.api_key_env,
-                                                   llm.threads)
+    backend = None if config.replay or config.search.kind == "gp" else check_llm(
+        llm.spec, llm.base_url, llm.api_key_env, llm.threads)
     check_bench(config.bench)
     check_run_folder(config, args.resume)
     check_sandbox(args)  # before the run folder exists and any candidate runs
@@ -198,7 +237,10 @@ def show_discovery(result, console: Console) -> None:
                       f"{summary.best_copy.fitness:.3f} but is a "
                       f"{kind_of(summary.best_copy)} (not a discovery)")
     tokens = summary.prompt_tokens + summary.completion_tokens
-    console.print(f"LLM {result.llm}: {summary.candidates} candidates, {summary.valid} valid, "
+    from tapq.discover import GP_LLM_NAME
+
+    writer = "GP search (no LLM)" if result.llm == GP_LLM_NAME else f"LLM {result.llm}"
+    console.print(f"{writer}: {summary.candidates} candidates, {summary.valid} valid, "
                   f"{summary.novel} novel, {summary.copies} copies of a seed or earlier "
                   f"candidate; {tokens:,} tokens; wall {result.wall_seconds:.0f} s")
     if result.isolation:

@@ -35,8 +35,46 @@ def bench_table(info: dict, title: str) -> Table:
     table.add_column(justify="right", style="bold")
     table.add_column()
     for key, value in info.items():
-        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float)
-                      else str(value))
+        if isinstance(value, dict):  # the ceilings: their own table (ceiling_table)
+            continue
+        if isinstance(value, list) and all(isinstance(v, float) for v in value):
+            text = "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
+        else:
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        table.add_row(key.replace("_", " "), text)
+    return table
+
+
+def ceiling_table(info: dict, title: str) -> Table:
+    """Proxy ceilings (√reliability, 95% interval) of each source: per band, pooled over
+    bands (what bounds iso-ρ) and plain (over the whole range)."""
+    sources = {s: c for s, c in info["ceilings"].items() if c}
+    table = Table(title=title if sources else f"{title}: nothing measured twice")
+    table.add_column("avg bits", justify="right", no_wrap=True)
+    for source, ceiling in sources.items():
+        table.add_column(f"{source}\n(n={ceiling['configs']})", justify="right", no_wrap=True)
+
+    def cell(entry: dict | None, prefix: str = "") -> str:
+        if entry is None:
+            return "-"
+        if not math.isfinite(entry[f"ceiling{prefix}"]):
+            return "undefined (no band of 8)"
+        low, high = entry[f"ceiling{prefix}_ci"]
+        return (f"{entry[f'ceiling{prefix}']:.3f} [{low:.3f}, {high:.3f}] "
+                f"r {entry[f'reliability{prefix}']:.2f}")
+
+    edges = sorted({tuple(b["avg_bits"]) for c in sources.values() for b in c["bands"]})
+    for edge in edges:
+        bands = [next((b for b in c["bands"] if tuple(b["avg_bits"]) == edge), None)
+                 for c in sources.values()]
+        table.add_row(f"{edge[0]:.2f}-{edge[1]:.2f}", *(cell(b) for b in bands))
+    table.add_row("pooled (iso)", *(cell(c) for c in sources.values()), style="bold")
+    table.add_row("plain", *(cell(c, "_plain") for c in sources.values()))
+    missing = [s for s, c in info["ceilings"].items() if not c]
+    table.caption = (f"target {info['target']}; ceiling = √reliability [95% bootstrap "
+                     "interval], r = reliability; halves are Spearman-Brown corrected"
+                     + (f"; not measured: {', '.join(missing)} (tapq bench remeasure)"
+                        if missing else ""))
     return table
 
 

@@ -28,7 +28,8 @@ from tapq.executors import make_executor
 from tapq.proxies import LayerStats, bench_for_scoring, iso_undefined
 from tapq.sandbox import SandboxJob, require_isolation, save_stats_for_sandbox
 
-__all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery"]
+__all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery",
+           "search_task"]
 
 RUN_DB = "run.db"
 
@@ -111,9 +112,10 @@ def _replay_source(store: RunStore, source: Path) -> tuple[_NoLLM, dict]:
     return _NoLLM(meta["llm"]), meta.get("config") or {}
 
 
-def _task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str
-          ) -> tuple[SearchTask, list[LayerStats]]:
-    """The benchmark's data, its statistics written for the sandbox, the prompt context."""
+def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str
+                ) -> tuple[SearchTask, list[LayerStats]]:
+    """The benchmark's data, its statistics written for the sandbox, the prompt context
+    (shared by the LLM loop and the GP search, so both are judged alike)."""
     data, stats = bench_for_scoring(config.bench, config.execution.device)
     data = data.without_test()  # discovery never reads the test split
     bench = BenchStore(config.bench)
@@ -161,7 +163,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     done = store.generations()
     theta = done[-1].theta if done else None
     controller = StrategyController(list(strategies), config.search.controller, theta=theta)
-    task, stats = _task(config, out, store, llm.name)
+    task, stats = search_task(config, out, store, llm.name)
     if config.search.seeds:
         score_seeds(store, task, stats)
     population = _population(store, config.search.population)

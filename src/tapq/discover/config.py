@@ -1,5 +1,6 @@
 """What a discovery run is configured by, in four groups: the LLM, the search, the sandbox
-limits and where the work runs.
+limits and where the work runs. The search is the LLM's (``kind="llm"``) or the symbolic
+baseline's (``kind="gp"``, genetic programming, settings in gp/settings.py).
 
 Which settings make a run *this* run -- so that ``--resume`` may continue it only with the
 same values -- is marked on the fields themselves (``resume="name"`` in their metadata) and
@@ -14,11 +15,14 @@ from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover.controller import ControllerConfig
+from tapq.discover.gp.settings import GPConfig
 from tapq.sandbox import SandboxLimits
 
 PROMPT_STYLES = ("teach", "plain")
+SEARCH_KINDS = ("llm", "gp")
 
-__all__ = ["PROMPT_STYLES", "DiscoverConfig", "ExecutionConfig", "LLMConfig", "SearchConfig", "resume_field"]
+__all__ = ["PROMPT_STYLES", "SEARCH_KINDS", "DiscoverConfig", "ExecutionConfig", "LLMConfig",
+           "SearchConfig", "resume_field"]
 
 
 _NONE = object()
@@ -60,13 +64,18 @@ class SearchConfig:
         seed: seeds every random choice and every LLM request.
         repair_rate: chance that a mutation repairs a failed candidate of the previous
             generation (its error shown to the LLM) instead of improving a survivor.
-        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters.
+        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters
+            (LLM search only).
         prompts: ``teach`` (standing, target and a diagnosis of the parent; prompts/teach)
             or ``plain`` (the parent and its score only; prompts/plain, how runs were
             asked before -- stored runs without this setting resume as ``plain``).
         seeds: score every human baseline and hint body before the first LLM call, as
             the reference for novelty and the first parents (runs stored before seeds
-            existed resume without).
+            existed resume without). A GP search scores them too, as the reference for
+            novelty only: they are programs, not expression trees to vary.
+        kind: ``llm`` (the LLM writes candidates) or ``gp`` (genetic programming over the
+            same statistics: the symbolic baseline).
+        gp: the GP's settings (``gp`` only).
     """
 
     generations: int = 3
@@ -77,11 +86,15 @@ class SearchConfig:
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     prompts: str = resume_field("prompts", "teach", legacy="plain")
     seeds: bool = resume_field("seeds", True, legacy=False)
+    kind: str = resume_field("search", "llm")
+    gp: GPConfig = field(default_factory=GPConfig)
 
     def __post_init__(self) -> None:
         if self.prompts not in PROMPT_STYLES:
             raise ValueError(f"unknown prompt style {self.prompts!r}; use one of "
                              f"{PROMPT_STYLES}")
+        if self.kind not in SEARCH_KINDS:
+            raise ValueError(f"unknown search {self.kind!r}; use one of {SEARCH_KINDS}")
 
     @property
     def children_per_generation(self) -> int:
@@ -132,7 +145,10 @@ class DiscoverConfig:
         """The settings a resumed run must share with the stored one, by name."""
         key = _resume_values(self)
         key["bench"] = str(Path(self.bench).resolve())
-        return key
+        # Only the chosen search's settings: a GP run has no LLM, sampling or controller
+        # (and the report must not show them), an LLM run no GP settings.
+        unused = _GP_KEYS if self.search.kind == "llm" else _LLM_KEYS
+        return {k: v for k, v in key.items() if k not in unused}
 
     @staticmethod
     def resume_defaults() -> dict:
@@ -193,3 +209,8 @@ def _with_resume_value(config, name: str, value):
             if changed is not current:
                 return replace(config, **{item.name: changed})
     return config
+
+
+_GP_KEYS = frozenset(_resume_values(GPConfig()))
+_LLM_KEYS = frozenset({*_resume_values(LLMConfig()), *_resume_values(ControllerConfig()),
+                       "repair_rate", "prompts"})

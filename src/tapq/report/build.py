@@ -104,6 +104,7 @@ def write_report(run: str | Path | None = None, bench: str | Path | None = None,
 def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ...],
                 sweep_ptq: str | None, device: DeviceLike = None) -> ReportResult:
     config = run.meta["config"]
+    gp = config.get("search") == "gp"  # the symbolic baseline: no LLM, no controller
     bench = load_bench_view(config["bench"])
     humans = baseline_views(bench, device)
     human = best_human_view(humans)
@@ -119,14 +120,21 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     humans = everyone[:len(humans)]
     human = next((v for v in humans if human is not None and v.name == human.name), None)
     discovered = everyone[-1] if discovered else None
-    cards += _run_cards(run, bench, discovered, human)
+    cards += _run_cards(run, bench, discovered, human, gp)
+    if run.meta.get("isolated") is False:  # said up front, not only in the metadata table
+        cards.append(H.Card("NOT ISOLATED", "candidates ran without the sandbox's OS "
+                            "boundary (--allow-unisolated)"))
+    progress = [save("generations", figures.generations(run), "fitness per generation")]
+    if not gp:
+        progress.append(save("controller", figures.controller(run), "strategy probabilities"))
     sections.append(H.section(
         "Discovery, generation by generation",
         "Orange: best fitness so far and per generation on the search split; blue: the "
         "same candidates on the select split, which chooses the run's answer; bars: share of "
-        "answers that ran and returned finite scores.",
-        save("generations", figures.generations(run), "fitness per generation"),
-        save("controller", figures.controller(run), "strategy probabilities"), grid=True))
+        "answers that ran and returned finite scores." + (
+            " Candidates were written by genetic programming over the statistics an LLM "
+            "sees (the symbolic baseline), not by an LLM." if gp else ""),
+        *progress, grid=not gp))
     pair = [v for v in (discovered, human) if v is not None]
     if not pair:
         sections.append(H.section(
@@ -174,8 +182,9 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         sections.append(H.section(
             f"The best novel proxy (candidate {best.id}, generation {best.generation}, "
             f"{best.strategy})", "It ranks unlike every seed (the human baselines and the "
-            "hints' starting bodies) and every earlier candidate. Its thought, as the LLM "
-            "wrote it, then its code." + note,
+            "hints' starting bodies) and every earlier candidate. " + (
+                "Its GP expression, then the program rendered from it." if gp else
+                "Its thought, as the LLM wrote it, then its code.") + note,
             H.quote(best.thought or "(no thought given)"), H.code_block(best.code or "")))
     else:
         copy = run.summary.best_copy
@@ -188,7 +197,8 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
     subtitle = (f"{run.path.resolve()} · benchmark {bench.info['model']} on "
-                f"{bench.info['data']} · LLM {run.meta.get('llm', '?')}")
+                f"{bench.info['data']} · "
+                + ("GP search (no LLM)" if gp else f"LLM {run.meta.get('llm', '?')}"))
     _write(out, H.page(title, subtitle, cards, sections, _footer()))
     return ReportResult(out, save.paths)
 
@@ -216,7 +226,7 @@ def comparison_text(discovered: ProxyView | None, human: ProxyView | None) -> st
 
 
 def _run_cards(run: RunView, bench: BenchView, discovered: ProxyView | None,
-               human: ProxyView | None) -> list:
+               human: ProxyView | None, gp: bool = False) -> list:
     f_d = discovered.fitness if discovered else None
     f_h = human.fitness if human else None
     return [H.Card(_fmt(f_d.spearman_iso) if f_d else "none", "best novel ρ iso (search)",
@@ -231,6 +241,7 @@ def _run_cards(run: RunView, bench: BenchView, discovered: ProxyView | None,
             H.Card(f"{run.summary.valid}/{run.summary.candidates}", "valid candidates"),
             H.Card(f"{run.summary.novel}", (f"novel ({run.summary.copies} copies, "
                                             f"{run.summary.seeds} seeds)")),
+            H.Card("GP", "search (no LLM)") if gp else
             H.Card(f"{run.summary.prompt_tokens + run.summary.completion_tokens:,}",
                    "LLM tokens"),
             H.Card(f"{run.meta.get('wall_seconds', 0) / 60:.1f} min", "wall time")]
@@ -255,24 +266,35 @@ def _leaderboard(run: RunView, limit: int = 15) -> str:
 def _metadata(run: RunView, bench: BenchView) -> str:
     config, meta = run.meta["config"], run.meta
     started = meta.get("started")
-    rows = [["LLM", meta.get("llm", "?")],
-            ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
-            ["tokens (prompt / completion)", f"{run.summary.prompt_tokens:,} / "
-                                             f"{run.summary.completion_tokens:,}"],
-            ["LLM time / sandbox time", f"{run.summary.llm_seconds:.0f} s / "
-                                        f"{run.summary.eval_seconds:.0f} s"],
+    if config.get("search") == "gp":
+        writer = [["search", "genetic programming (no LLM)"],
+                  ["GP settings", ", ".join(f"{k[3:].replace('_', ' ')} {v}"
+                                            for k, v in config.items() if k.startswith("gp_"))],
+                  ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
+                  ["sandbox time", f"{run.summary.eval_seconds:.0f} s"],
+                  ["seed", str(config["seed"])]]
+    else:
+        writer = [["LLM", meta.get("llm", "?")],
+                  ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
+                  ["tokens (prompt / completion)", f"{run.summary.prompt_tokens:,} / "
+                                                   f"{run.summary.completion_tokens:,}"],
+                  ["LLM time / sandbox time", f"{run.summary.llm_seconds:.0f} s / "
+                                              f"{run.summary.eval_seconds:.0f} s"],
+                  ["seed / controller", f"{config['seed']} / {config['controller']}"],
+                  ["temperature / max tokens",
+                   f"{config['temperature']} / {config['max_tokens']}"]]
+    rows = [*writer,
             ["wall time", f"{meta.get('wall_seconds', 0):.0f} s"],
             ["started", datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds")
              if started else "?"],
-            ["seed / controller", f"{config['seed']} / {config['controller']}"],
             ["generations / population / children", f"{len(run.generations)} / "
              f"{config['population']} / {config['children'] or config['population']}"],
-            ["temperature / max tokens", f"{config['temperature']} / {config['max_tokens']}"],
             ["benchmark", f"{bench.path} ({bench.info['measured']} configurations, PTQ "
                           f"{bench.info['ptq']})"],
             ["versions", _versions()]]
     return H.section("Run", "Everything needed to reproduce it (tapq discover --resume "
-                     "continues it; --replay re-runs it from its LLM cache).",
+                     "continues it" + ("" if config.get("search") == "gp" else
+                                       "; --replay re-runs it from its LLM cache") + ").",
                      H.table(["", ""], rows, text_columns=(0, 1)))
 
 
