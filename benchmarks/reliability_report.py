@@ -118,7 +118,7 @@ class ModeRun:
     skipped: str = ""
 
 
-def mode_runs() -> list[ModeRun]:
+def mode_runs(guard_settings: tuple[str, ...] = ("off",)) -> list[ModeRun]:
     import host_effects
     import test_sandbox as corpus
 
@@ -135,7 +135,7 @@ def mode_runs() -> list[ModeRun]:
         save_stats_for_sandbox(stats, path, corpus.BITS)
         path.chmod(0o644)
         for mode in host_effects.MODES:
-            for guards in ("off", "on"):
+            for guards in guard_settings:
                 report = host_effects.run_mode(mode, path, guards)
                 if isinstance(report, str):
                     runs.append(ModeRun(mode, guards, "-", [], report))
@@ -356,7 +356,7 @@ commit {_commit()}. Do not edit by hand: rerun the command.
 |---|---:|
 | 1. bad input, every command | {_count(bad)} |
 | 2. hostile candidates in the sandbox | {_count(hostile)} |
-| 2b. the same, judged by host effects, in {len([m for m in modes if not m.skipped])} user modes x language checks on/off | {_count(mode_rows)} |
+| 2b. the same, judged by host effects, {len([m for m in modes if not m.skipped])} runs (user mode x language checks) | {_count(mode_rows)} |
 | 3. LLM faults | {_count(llm)} |
 | 4. processes killed while working | {_count(kills)} |
 
@@ -387,7 +387,8 @@ reason. The test suite runs the same corpus and also checks that the host is unh
 
 The same corpus, plus programs that attack the host directly (`os_*.py`), run by
 `tests/sandbox/host_effects.py` as each user: root; nobody (`setpriv --reuid=65534`);
-root without CAP_SYS_ADMIN (`capsh --drop=cap_sys_admin`). With the language checks
+root without CAP_SYS_ADMIN (`capsh --drop=cap_sys_admin`); `--mode-checks off,on` adds
+the runs with the language checks on. With the language checks
 *off* the static screen, the safe builtins and the guarded imports are all disabled, so
 each program runs with real `os`, `socket`, `ctypes` and `open`, and only the OS boundary
 stands in front of it. A program counts as held only when nothing is observed on the host:
@@ -446,11 +447,14 @@ def main() -> None:
                         help="file to write ('-' prints it)")
     parser.add_argument("--workers", type=int, default=2,
                         help="bad-input cases run at once (default 2)")
+    parser.add_argument("--mode-checks", default="off", help="language checks for the "
+                        "per-user-mode runs: off (the OS boundary alone), or off,on")
     args = parser.parse_args()
     start = time.perf_counter()
     parts = []
     for name, build in (("bad input", lambda: bad_input_rows(args.workers)),
-                        ("hostile candidates", hostile_rows), ("user modes", mode_runs),
+                        ("hostile candidates", hostile_rows),
+                        ("user modes", lambda: mode_runs(tuple(args.mode_checks.split(",")))),
                         ("LLM faults", llm_rows), ("process kills", kill_rows)):
         part_start = time.perf_counter()
         rows = build()

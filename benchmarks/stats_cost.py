@@ -5,6 +5,8 @@ Usage:
     python benchmarks/stats_cost.py --model efficientnet-lite1          # defaults by size
     python benchmarks/stats_cost.py --model digits-cnn --old-src /tmp/tapq-before/src
 
+Wall and CPU seconds (user + system of the statistic alone) are both kept: on a shared
+machine the wall time measures the neighbours too, the CPU time much less so.
 Every statistic runs alone in a fresh process (so its peak resident memory is its own:
 model, data and that statistic), on `--threads` threads; "load" is the same process with
 no statistic, the floor under every other row. With ``--old-src`` (a ``src`` folder of an
@@ -39,7 +41,11 @@ from tapq.models import load_model_and_data
 model, data = load_model_and_data(job["model"])
 batch = data.calib.subset(job["n"], 0)
 x, y = batch.x, batch.y
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 out = {"load_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+cpu_start = cpu()
 if job["mode"] == "old":
     from tapq.proxies import stats as old
     if y is None:
@@ -73,6 +79,7 @@ elif job["statistic"] != "load":
         import math
         total = sum(s.hessian_trace for s in stats)
         out["trace_rse"] = math.sqrt(sum(s.hessian_trace_se ** 2 for s in stats)) / abs(total)
+out["cpu_seconds"] = cpu() - cpu_start
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print("RESULT " + json.dumps(out))
 """

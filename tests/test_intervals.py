@@ -52,7 +52,7 @@ def test_interval_covers_the_truth_about_95_percent_of_the_time():
 
 
 def test_no_band_large_enough_gives_nan_not_a_number():
-    scores, values, avg = _proxies(n=20)
+    scores, values, _ = _proxies(n=20)
     found = iso_intervals(scores, values, np.linspace(2, 8, 20), reference=0)
     assert np.isnan(found.rho).all() and np.isnan(found.rho_ci).all()
 

@@ -1,10 +1,13 @@
 """Targets and splits of a benchmark: balanced assignment, legacy benchmarks, the API."""
+import shutil
+
 import numpy as np
 import pytest
 
 from tapq.bench import DEFAULT_BENCH, SPLITS, BenchStore, assign_splits, load_bench_data
-from tapq.bench.ground_truth import legacy_splits
+from tapq.bench.ground_truth import legacy_splits, set_splits_and_target
 from tapq.correlation import budget_bands
+from tapq.errors import TapqError
 
 
 def test_splits_are_deterministic_and_balanced_within_every_band():
@@ -39,3 +42,22 @@ def test_the_shipped_benchmark_loads_with_three_splits_and_its_target():
     assert data.without_test().in_split("test").sum() == 0
     kl = data.with_target("kl")
     assert kl.values.tolist() == (-data.targets["kl"]).tolist()
+
+
+def test_bench_set_resplits_and_retargets_without_remeasuring(tmp_path):
+    path = tmp_path / "old.db"
+    shutil.copy(DEFAULT_BENCH, path)
+    store = BenchStore(path)
+    try:
+        before = {r.config_id: r.kl for r in store.results(0)}
+        spec = set_splits_and_target(store, (0.4, 0.2, 0.4), "kl")
+        data = load_bench_data(store)
+        with pytest.raises(TapqError, match="no agreement"):
+            set_splits_and_target(store, None, "agreement")  # not measured in this file
+        assert {r.config_id: r.kl for r in store.results(0)} == before
+    finally:
+        store.close()
+    assert spec["target"] == data.target == "kl" and "val_every" not in spec
+    n = len(data.avg_bits)
+    assert abs(data.in_split("test").sum() - 0.4 * n) <= 13  # one per band at most
+    assert abs(data.in_split("select").sum() - 0.2 * n) <= 13

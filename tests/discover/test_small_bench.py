@@ -41,7 +41,7 @@ def test_discover_refuses_before_creating_the_run_folder(small_bench, tmp_path):
     assert not out.exists()
     done = subprocess.run([sys.executable, "-m", "tapq.cli", "discover", "--bench",
                            str(small_bench), "--out", str(out), "--llm", "openai:fake"],
-                          capture_output=True, text=True, timeout=120,
+                          check=False, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "OPENAI_API_KEY": "unused"})
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "cannot support discovery" in done.stderr and not out.exists()

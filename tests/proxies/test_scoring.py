@@ -170,7 +170,7 @@ def test_bad_ground_truth_files_fail_in_one_line(tmp_path, content, message):
     from tapq.data import load_data
     from tapq.quant import describe_layers
     names = [x.name for x in describe_layers(load_model("digits-cnn"),
-                                             load_data("digits").calib.x[:1])]
+                                             load_data("digits").calib.x[:1]).layers]
     content = (content.replace("LAYERS", ",".join(names))
                .replace("BITS9", ",".join(["9"] * len(names)))
                .replace("BITS", ",".join(["4"] * len(names))))

@@ -12,8 +12,8 @@ def test_folding_leaves_full_precision_outputs_unchanged():
     torch.manual_seed(0)
     model = randomize_batchnorm(MnistResNet())
     x = torch.randn(8, 1, 28, 28)
-    folded, pairs = fold_batchnorm(model)
-    assert len(pairs) == 11  # every conv of the net, the Linear has no BN
+    folded, report = fold_batchnorm(model)
+    assert len(report.pairs) == 11 and not report.left  # every conv; the Linear has no BN
     assert not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
     with torch.no_grad():
         assert torch.allclose(model(x), folded(x), atol=1e-4, rtol=1e-4)
@@ -42,8 +42,8 @@ class _LinearBn(nn.Module):
 def test_folds_conv1d_with_bias_and_linear():
     model = randomize_batchnorm(_LinearBn())
     x = torch.randn(4, 3, 8)
-    folded, pairs = fold_batchnorm(model)
-    assert sorted(pairs) == [("conv", "bn1"), ("fc", "bn2")]
+    folded, report = fold_batchnorm(model)
+    assert report.pairs == (("conv", "bn1"), ("fc", "bn2"))
     with torch.no_grad():
         assert torch.allclose(model(x), folded(x), atol=1e-5)
 
@@ -63,8 +63,9 @@ class _SharedOutput(nn.Module):
 
 def test_does_not_fold_when_conv_output_is_also_read_elsewhere():
     model = randomize_batchnorm(_SharedOutput())
-    folded, pairs = fold_batchnorm(model)
-    assert pairs == []
+    folded, report = fold_batchnorm(model)
+    assert report.pairs == () and report.left == (("bn", "the output of conv is also read by "
+                                                   "operation add"),)
     x = torch.randn(2, 4, 5, 5)
     with torch.no_grad():
         assert torch.allclose(model(x), folded(x))
@@ -86,8 +87,8 @@ class _Untraceable(nn.Module):
 def test_untraceable_model_is_folded_through_hooks():
     model = randomize_batchnorm(_Untraceable())
     x = torch.randn(2, 1, 6, 6)
-    folded, pairs = fold_batchnorm(model, example=x[:1])
-    assert pairs == [("conv", "bn")]
+    folded, report = fold_batchnorm(model, example=x[:1])
+    assert report.pairs == (("conv", "bn"),) and report.method == "forward pass"
     with torch.no_grad():
         assert torch.allclose(model(x), folded(x), atol=1e-5)
     assert [i.name for i in find_quantizable_layers(folded)] == ["conv"]
@@ -101,8 +102,8 @@ def test_folding_a_transformer_is_a_traced_no_op():
     x = torch.randn(4, 1, 8, 8)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # traced by FX: no "not FX-traceable" fallback
-        folded, pairs = fold_batchnorm(model)
-    assert pairs == []
+        folded, report = fold_batchnorm(model)
+    assert report.pairs == () and report.total == 0
     for (name, a), (_, b) in zip(model.state_dict().items(), folded.state_dict().items()):
         assert torch.equal(a, b), name
     with torch.no_grad():

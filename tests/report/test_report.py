@@ -96,6 +96,8 @@ def test_run_report_renders_every_figure_without_errors(run_dir, tmp_path):
     assert text.count("data:image/png;base64,") == len(names)
     assert "Leaderboard" in text and "<pre" in text and "sensitivity</span>" in text
     assert "openai:fake" in text  # the run's metadata names its LLM
+    # seeds and copies are marked as such; the best proxy shown is a novel one
+    assert "copy of #" in text and "The best novel proxy" in text
     result = _render(report.html, chromium(), tmp_path)
     assert result["images"] == len(names) and result["broken"] == []
     assert result["errors"] == [] and result["console_errors"] == []

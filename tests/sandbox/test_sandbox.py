@@ -185,9 +185,10 @@ def test_reasons_name_the_line_of_the_candidate(box):
     assert "at 2 bits" in result.error
 
 
-def test_cpu_limit_names_the_running_line(box):
+def test_cpu_limit_names_the_running_line(stats_file):
     code = "def sensitivity(layer, bits):\n    x = 0\n    while True:\n        x += 1\n"
-    result = box.table(code)
+    # a generous wall clock: on a loaded machine 3 CPU-seconds may take longer than 5 s
+    result = Sandbox(stats_file, BITS, SandboxLimits(wall_seconds=120, cpu_seconds=2)).table(code)
     assert result.status == "timeout" and "CPU" in result.error
     assert re.search(r"line [34]", result.error)
 

@@ -204,7 +204,8 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
             # fp_accuracy is the target's full-precision value: 1 for agreement.
             "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
             if data.labelled else 1.0,
-            "target": "accuracy" if data.labelled else "agreement",
+            # label-free data: the accuracy columns hold agreement with full precision
+            "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),
@@ -282,7 +283,7 @@ def warn_small(rows: list[ConfigRow], shares: tuple[float, ...]) -> None:
                      f"{' / '.join(n for n, _ in short)} split will have {MIN_BAND} "
                      f"configurations, so iso-budget rho is undefined there "
                      f"({'discover refuses such a benchmark; ' if short[0][0] == 'search' else ''}"
-                     f"about {needed} --configs spread over its {bands} bands would do)")
+                     f"about {needed} configurations (--configs) over its {bands} bands would do)")
 
 
 def _check_resumable(out: str | Path, meta: dict) -> None:

@@ -26,13 +26,13 @@ from tapq.bench.store import BenchStore
 from tapq.correlation import MIN_BAND, budget_bands
 from tapq.errors import TapqError
 
-__all__ = ["BenchData", "SPLITS", "TARGETS", "assign_splits", "bench_target",
-           "legacy_splits", "load_bench_data", "check_target"]
+__all__ = ["BenchData", "SPLITS", "TARGETS", "assign_splits", "bench_target", "check_target",
+           "legacy_splits", "load_bench_data", "set_splits_and_target"]
 
 SPLITS = ("search", "select", "test")
 # Target -> +1 when higher is better, -1 when lower is.
 TARGETS = {"accuracy": 1.0, "agreement": 1.0, "kl": -1.0}
-DEFAULT_SHARES = (0.45, 0.15, 0.40)
+DEFAULT_SHARES = (0.40, 0.20, 0.40)  # 600 configurations over 13 bands: >= 8 select per band
 
 
 def check_target(target: str) -> str:
@@ -171,3 +171,27 @@ def load_bench_data(store: BenchStore, target: str | None = None) -> BenchData:
         avg_bits=avg_bits, split=np.array(split, dtype=object).astype(str),
         targets=targets, target=bench_target(meta), bit_choices=list(meta["spec"]["bits"]))
     return data.with_target(target or data.target)
+
+
+def set_splits_and_target(store: BenchStore, shares: tuple[float, ...] | None = None,
+                          target: str | None = None) -> dict:
+    """Re-assign the splits of `store`'s sampled configurations with `shares` (as a build
+    does) and/or declare its primary `target`. Measurements are untouched: splits and the
+    target are bookkeeping over them, so an older benchmark gets the three splits without
+    re-measuring. Returns the new spec. TapqError if `target` was not measured on every
+    configuration (the check reads before anything is written)."""
+    meta = store.meta()
+    spec = dict(meta["spec"])
+    if target is not None:
+        load_bench_data(store, target)
+        spec["target"] = target
+    if shares is not None:
+        if len(shares) != 3 or min(shares) <= 0:
+            raise TapqError("splits need three positive shares (search, select, test)")
+        samples = store.configs("sample")
+        split = assign_splits(np.array([c.avg_bits for c in samples]), tuple(shares))
+        store.set_splits({c.id: s for c, s in zip(samples, split)})
+        spec.pop("val_every", None)
+        spec["splits"] = list(shares)
+    store.set_meta({"spec": spec})
+    return spec

@@ -34,7 +34,8 @@ from tapq.data import load_data
 from tapq.errors import TapqError
 from tapq.models import default_data_for, load_model, model_hash
 from tapq.outputs import atomic_path, check_output_file
-from tapq.quant import BitConfig, check_bits, describe_layers, measure_costs
+from tapq.quant import (BitConfig, check_bits, describe_layers, fold_batchnorm,
+                        measure_costs)
 
 __all__ = ["ImportedRow", "import_bench", "read_ground_truth"]
 
@@ -173,14 +174,14 @@ def import_bench(path: str | Path, out: str | Path, model: str, weights: str | N
     net = load_model(model, weights)
     splits_data = load_data(data)
     example = splits_data.calib.x[:1]
-    layers = describe_layers(net, example)
+    layers = describe_layers(net, example).layers
     names = [layer.name for layer in layers]
     rows = read_ground_truth(path, names)
     complete = [t for t in TARGETS if all(r.values[t] is not None for r in rows)]
     chosen = check_target(target) if target else ("accuracy" if "accuracy" in complete
                                                   else (complete or ["accuracy"])[0])
     params = np.array([layer.num_params for layer in layers], dtype=float)
-    costs = measure_costs(net, example)
+    costs = measure_costs(fold_batchnorm(net, example)[0], example)  # as a build measures
     configs, results = [], []
     for i, row in enumerate(rows):
         config = BitConfig(row.bits, dict.fromkeys(names, a_bits))

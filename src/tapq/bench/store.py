@@ -190,6 +190,12 @@ class BenchStore:
                 [(r.id, r.kind, r.split, json.dumps(r.w_bits), json.dumps(r.a_bits), r.avg_bits,
                   r.size_mb, r.bitops, r.layer, r.layer_bits) for r in rows])
 
+    def set_splits(self, splits: dict[int, str]) -> None:
+        """Re-assign the split of the configurations in `splits` (config id -> split)."""
+        with self.db:
+            self.db.executemany("UPDATE configs SET split = ? WHERE id = ?",
+                                [(s, i) for i, s in splits.items()])
+
     def configs(self, kind: str | None = None) -> list[ConfigRow]:
         """Stored configurations, by id, optionally of one kind."""
         query = "SELECT * FROM configs" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"

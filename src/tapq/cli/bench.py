@@ -1,4 +1,4 @@
-"""``tapq bench build``, ``import``, ``info`` and ``remeasure``: ground-truth benchmarks."""
+"""``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``: ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -18,12 +18,13 @@ IMPORT_EXAMPLE = ("example: tapq bench import measured.csv --model digits-cnn --
 REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
                      "         tapq bench remeasure mine.db --limit 240   # the first 240 "
                      "configurations")
+SET_EXAMPLE = "example: tapq bench set old.db --splits 0.4,0.2,0.4 --target kl"
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build``, ``import``, ``info`` and ``remeasure``."""
+    """Register ``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -40,7 +41,7 @@ def add_parser(commands) -> None:
     build.add_argument("--target", default="accuracy", choices=("accuracy", "kl", "agreement"),
                        help="primary target proxies are ranked against (all three are "
                        "measured)")
-    build.add_argument("--splits", default="0.45,0.15,0.40", metavar="SEARCH,SELECT,TEST",
+    build.add_argument("--splits", default="0.40,0.20,0.40", metavar="SEARCH,SELECT,TEST",
                        help="shares of the search / select / test splits")
     add_executor_args(build, "configurations")
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
@@ -58,8 +59,16 @@ def add_parser(commands) -> None:
                           "model's own)")
     imported.add_argument("--target", choices=("accuracy", "kl", "agreement"),
                           help="primary target (default: accuracy if every row has it)")
-    imported.add_argument("--splits", default="0.45,0.15,0.40", metavar="SEARCH,SELECT,TEST",
+    imported.add_argument("--splits", default="0.40,0.20,0.40", metavar="SEARCH,SELECT,TEST",
                           help="shares for rows without a split column")
+    update = new_command(group, "set", "Re-assign the search/select/test splits and/or declare "
+                         "the primary target of an existing benchmark (no re-measuring).",
+                         SET_EXAMPLE, run_set)
+    update.add_argument("file", help="benchmark database")
+    update.add_argument("--target", choices=("accuracy", "kl", "agreement"),
+                        help="the target proxies are ranked against from now on")
+    update.add_argument("--splits", metavar="SEARCH,SELECT,TEST",
+                        help="re-assign splits with these shares (balanced within bands)")
     info = new_command(group, "info", "Counts, accuracy range, noise ceiling and splits of a "
                        "benchmark.", INFO_EXAMPLE, run_info)
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
@@ -123,6 +132,22 @@ def run_remeasure(args: argparse.Namespace, console: Console) -> None:
         done = remeasure_halves(args.file, args.limit, executor=executor, device=args.device)
     console.print(f"measured the halves of {done.measured} (configuration, seed) pairs in "
                   f"{done.seconds:.0f} s ({done.skipped} already had them)")
+    show_info(args.file, False, console)
+
+
+def run_set(args: argparse.Namespace, console: Console) -> None:
+    """Re-split and/or re-target a benchmark, then show its info."""
+    from tapq.bench import BenchStore
+    from tapq.bench.ground_truth import set_splits_and_target
+
+    if args.target is None and args.splits is None:
+        raise TapqError("give --target and/or --splits")
+    shares = _shares(args.splits) if args.splits else None
+    store = BenchStore(args.file)
+    try:
+        set_splits_and_target(store, shares, args.target)
+    finally:
+        store.close()
     show_info(args.file, False, console)
 
 

@@ -26,14 +26,19 @@ def run(args: argparse.Namespace, console: Console) -> None:
     from tapq.quant import describe_layers
 
     model, data = load_model_and_data_of(args)
-    layers = describe_layers(model.to(args.device), data.calib.x[:1].to(args.device))
+    inventory = describe_layers(model.to(args.device), data.calib.x[:1].to(args.device))
     if args.json:
-        print(json.dumps([layer.to_json() for layer in layers]))
+        print(json.dumps([layer.to_json() for layer in inventory.layers]))
         return
     table = Table(title=f"quantizable layers of {args.model}")
-    for column in ("#", "name", "kind", "params", "MACs"):
+    for column in ("#", "name", "kind", "params", "MACs", "BatchNorm folded"):
         table.add_column(column, justify="right" if column in ("#", "params", "MACs") else "left")
-    for layer in layers:
+    for layer in inventory.layers:
         table.add_row(str(layer.index), layer.name, layer.kind, f"{layer.num_params:,}",
-                      f"{layer.macs:,}")
+                      f"{layer.macs:,}", layer.batchnorm or "-")
     console.print(table)
+    fold = inventory.fold
+    console.print(f"BatchNorm: {len(fold.pairs)} of {fold.total} folded"
+                  + (f" ({fold.method})" if fold.total else ""), highlight=False)
+    for bn, reason in fold.left:
+        console.print(f"  left unfolded: {bn}: {reason}", highlight=False, markup=False)

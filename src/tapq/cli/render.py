@@ -165,13 +165,14 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
 def generations_table(summary) -> Table:
     """Per generation: candidates, valid share, best and median fitness, best on select."""
     table = Table(title="discovery: iso-budget Spearman per generation")
-    for column in ("gen", "candidates", "valid", "best", "median", "best (select)",
+    for column in ("gen", "candidates", "valid", "novel", "best", "median", "best (select)",
                    "population best", "top strategy (p)"):
         table.add_column(column, justify="right")
     for g in summary.generations:
         top = max(g.probabilities.items(), key=lambda kv: kv[1])
-        table.add_row(str(g.generation), str(g.candidates), str(g.valid), _fmt3(g.best),
-                      _fmt3(g.median), _fmt3(g.best_select), _fmt3(g.population_best),
+        table.add_row(str(g.generation), str(g.candidates), str(g.valid), str(g.novel),
+                      _fmt3(g.best), _fmt3(g.median), _fmt3(g.best_select),
+                      _fmt3(g.population_best),
                       f"{top[0]} ({top[1]:.2f})")
     return table
 

@@ -1,9 +1,10 @@
 """`discover()`: one call from configuration to outputs, resumable.
 
-Opens the run (assembly.py), runs the evolution (evolution.py), writes best_proxy.py and
+Opens the run (assembly.py; gp/search.py for ``--search gp``), runs the evolution
+(evolution.py, or the GP's loop), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
-(final_check.py): the best discovered proxy against every human baseline on the
-benchmark's test split, which the search never saw, with paired intervals.
+(final_check.py): the best novel proxy (never a copy of a seed) against every human
+baseline on the benchmark's test split, which the search never saw, with paired intervals.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 from tapq.discover.assembly import check_bench, open_discovery
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.final_check import fitness_check
+from tapq.discover.gp.search import open_gp_search
 from tapq.discover.llm import LLMBackend
 from tapq.discover.results import RunSummary, summarize, write_outputs
 from tapq.proxies import Fitness
@@ -32,7 +34,7 @@ class DiscoveryResult:
     summary: RunSummary
     best_proxy: Path | None
     leaderboard: Path
-    final: list[Fitness]  # the best discovered proxy first, then every baseline
+    final: list[Fitness]  # the best novel proxy first, then every baseline
     wall_seconds: float
     llm: str
     isolation: str = ""  # the sandbox's OS boundary, as run.db records it
@@ -66,7 +68,8 @@ def discover(config: DiscoverConfig, resume: bool = False,
     handler = _log_to(out)
     start = time.perf_counter()
     try:
-        run = open_discovery(config, resume=resume, backend=backend)
+        opener = open_gp_search if config.search.kind == "gp" else open_discovery
+        run = opener(config, resume=resume, backend=backend)
         try:
             run.run()
             best, board = write_outputs(run.store, out, str(config.bench))
@@ -74,7 +77,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             meta = run.store.meta()
             wall = meta.get("wall_seconds", 0.0) + time.perf_counter() - start
             run.store.set_meta(wall_seconds=wall, finished=time.time())
-            llm, isolation = run.llm.name, meta.get("isolation", "")
+            llm, isolation = meta.get("llm", ""), meta.get("isolation", "")
         finally:
             run.close()
         final = []

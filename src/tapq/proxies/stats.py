@@ -22,20 +22,19 @@ is a `StatsConfig` (tapq.proxies.stats_config); the cache lives in tapq.proxies.
 """
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field, fields
 
 import torch
 from torch import nn
-from torch.func import functional_call, grad, vmap
 
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
-from tapq.progress import track
+from tapq.proxies import stats_passes as passes
+from tapq.proxies.degenerate import warn_degenerate
 from tapq.proxies.hessian import (
     hutchinson_traces,
-    power_iteration,
+    power_iterations,
     twice_differentiable_attention,
 )
 from tapq.proxies.stats_config import ALL_STATISTICS
@@ -47,9 +46,6 @@ from tapq.quant.quantizers import (
     fake_quant_weight,
     weight_scale,
 )
-
-# Per-example gradients are computed in chunks holding at most this many gradient values.
-_PER_EXAMPLE_BUDGET = 2 ** 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,80 +139,6 @@ def _frozen(t: torch.Tensor) -> torch.Tensor:
                          copy=True)
 
 
-def _rows(module: nn.Module, t: torch.Tensor, limit: int,
-          generator: torch.Generator) -> torch.Tensor:
-    """Activation `t` as (rows, features), at most `limit` rows drawn without replacement.
-
-    Conv (N, C, *spatial): channels last, every (example, position) is a row. Linear:
-    features are the last dim, every leading index is a row.
-    """
-    t = t.detach()
-    if not isinstance(module, nn.Linear):
-        t = t.movedim(1, -1)
-    t = t.reshape(-1, t.shape[-1])
-    if len(t) > limit:
-        keep = torch.randperm(len(t), generator=generator)[:limit].sort().values
-        t = t[keep.to(t.device)]
-    return t
-
-
-def _fisher(model: nn.Module, names: list[str], x: torch.Tensor,
-            y: torch.Tensor) -> list[torch.Tensor]:
-    """Diagonal empirical Fisher: mean over examples of squared per-example gradients.
-
-    Exact per-example gradients with torch.func (vmap over grad), in chunks that bound
-    memory; models vmap cannot run fall back to a loop over single examples.
-    """
-    params = {n: model.get_parameter(n).detach() for n in names}
-
-    def loss(p: dict, xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
-        out = functional_call(model, p, (xi[None],))
-        return nn.functional.cross_entropy(out, yi[None])
-
-    per_example = vmap(grad(loss), in_dims=(None, 0, 0))
-    total = sum(p.numel() for p in params.values())
-    chunk = max(1, _PER_EXAMPLE_BUDGET // max(total, 1))
-    sums = {n: torch.zeros_like(p) for n, p in params.items()}
-    for start in range(0, len(x), chunk):
-        xs, ys = x[start:start + chunk], y[start:start + chunk]
-        try:
-            grads = per_example(params, xs, ys)
-            for n in names:
-                sums[n] += grads[n].pow(2).sum(0)
-        except Exception:  # e.g. data-dependent control flow: exact but slower
-            for xi, yi in zip(xs, ys):
-                for n, gi in grad(loss)(params, xi, yi).items():
-                    sums[n] += gi.pow(2)
-    return [sums[n] / len(x) for n in names]
-
-
-def _synflow(model: nn.Module, names: list[str], example: torch.Tensor) -> list[torch.Tensor]:
-    """SynFlow saliency on a float64 copy with |parameters| and |buffers| (BN in eval).
-
-    float64 keeps R finite for deep nets; if a score would still overflow float32, all
-    layers are divided by one common power of two, which keeps every comparison.
-    """
-    net = copy.deepcopy(model).double().eval()
-    with torch.no_grad():
-        for tensor in net.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.abs_()
-    net.requires_grad_(False)
-    weights = [net.get_parameter(n) for n in names]
-    for w in weights:
-        w.requires_grad_(True)
-    out = net(torch.ones_like(example, dtype=torch.float64))
-    grads = torch.autograd.grad(out.sum(), weights, allow_unused=True)
-    scores = [(w.detach() * (g if g is not None else torch.zeros_like(w))).abs()
-              for w, g in zip(weights, grads)]
-    peak = max(float(s.max()) for s in scores) if scores else 0.0
-    limit = torch.finfo(torch.float32).max / 2 ** 20
-    if peak > limit:
-        scale = 2.0 ** math.ceil(math.log2(peak / limit))
-        scores = [s / scale for s in scores]
-    return scores
-
-
 def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, seed: int = 0,
                   hutchinson_samples: int = 16, power_iters: int = 20,
                   max_act_rows: int = 256, statistics: tuple[str, ...] = ALL_STATISTICS,
@@ -229,20 +151,21 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
     untouched). Deterministic for a given `seed`, which drives the Rademacher probes,
     power-iteration starts, sampled labels and activation rows (all drawn on the CPU, so
     every device sees the same ones). Cost: `hutchinson_samples` backward passes for all
-    traces together, and up to `power_iters` per layer for the eigenvalues. The work runs
-    on `device` (default: where `model` is); the LayerStats are CPU float32 wherever it ran.
+    traces together, and up to `power_iters` per layer for the eigenvalues; memory is one
+    chunk's graph (tapq.proxies.stats_passes). The work runs on `device` (default: where
+    `model` is); the LayerStats are CPU float32 wherever it ran.
     """
     if any(isinstance(m, QuantLayer) for m in model.modules()):
         raise TapqError("collect statistics on the full-precision model, not a quantized one")
     unknown = set(statistics) - set(ALL_STATISTICS)
     if unknown:
         raise TapqError(f"unknown statistics {sorted(unknown)}; choose from {ALL_STATISTICS}")
-    generator = torch.Generator().manual_seed(seed)
     folded, _ = fold_batchnorm(model, x[:1].to(model_device(model)))
     folded.requires_grad_(False)
     device = resolve_device(device) if device is not None else model_device(folded)
     folded.to(device)
     x = x.to(device)
+    y = None if y is None else y.to(device)
     infos = find_quantizable_layers(folded, x[:1])
     if not infos:
         return []
@@ -251,86 +174,53 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
     names = [info.name + ".weight" for info in infos]
     weights = [module.weight for module in modules]
     want = set(statistics)
-    curvature = bool(want & {"hessian_trace", "hessian_eig"})
+    nan = [math.nan] * len(infos)
     for w in weights:
         w.requires_grad_(True)
+    with twice_differentiable_attention():
+        parts = passes.chunks(x, y, passes.chunk_size(folded, x))
+        first = (passes.first_order(folded, modules, weights, parts, want, max_act_rows, seed)
+                 if want & {"grad", "act", "fisher"} else passes.FirstOrder(None, None, None))
 
-    acts: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-    handles = [module.register_forward_hook(
-        lambda m, i, o, k=k: acts.__setitem__(k, (i[0].detach(), o.detach())))
-        for k, module in enumerate(modules)] if "act" in want else []
-    try:
-        with twice_differentiable_attention():
-            logits = folded(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    rows = [(_rows(m, acts[k][0], max_act_rows, generator),
-             _rows(m, acts[k][1], max_act_rows, generator))
-            for k, m in enumerate(modules)] if "act" in want else None
-    acts.clear()
-    y, curvature_loss = _targets(logits, y, generator)
-    loss = nn.functional.cross_entropy(logits, y)
-    traces, errors, eigs = [math.nan] * len(infos), [math.nan] * len(infos), [math.nan] * len(infos)
-    grads = None
-    if curvature:
-        hgrads = torch.autograd.grad(curvature_loss if curvature_loss is not None else loss,
-                                     weights, create_graph=True, retain_graph=True)
+        def chunk_grads():
+            return passes.curvature_grads(folded, weights, parts)
+
+        traces, errors = nan, nan
         if "hessian_trace" in want:
-            traces, errors, _ = hutchinson_traces(list(hgrads), weights, hutchinson_samples,
-                                                  generator)
-        if "hessian_eig" in want:
-            eigs = [power_iteration(g, w, power_iters, generator) for g, w in
-                    track(list(zip(hgrads, weights)), "statistics: Hessian eigenvalues")]
-        if curvature_loss is None:
-            grads = [g.detach() for g in hgrads]
-        del hgrads  # frees the double-backward graph
-    if grads is None and "grad" in want:
-        grads = [g.detach() for g in torch.autograd.grad(loss, weights)]
-    del loss, logits, curvature_loss
-    for w in weights:
-        w.requires_grad_(False)
-    fishers = None
-    if "fisher" in want:
-        with twice_differentiable_attention():  # vmap has batching rules for the math kernel
-            fishers = _fisher(folded, names, x, y)
-    synflows = _synflow(folded, names, x[:1]) if "synflow" in want else None
+            traces, errors, _ = hutchinson_traces(chunk_grads, weights, hutchinson_samples,
+                                                  passes.generator_for(seed, "probes"))
+        eigs = (power_iterations(chunk_grads, weights, power_iters,
+                                 passes.generator_for(seed, "power"))
+                if "hessian_eig" in want else nan)
+        for w in weights:
+            w.requires_grad_(False)
+        # vmap has batching rules for the math attention kernel
+        fishers = passes.fisher(folded, names, x, first.labels) if "fisher" in want else None
+    synflows = passes.synflow(folded, names, x[:1]) if "synflow" in want else None
 
-    def tensor(values, k: int, shape) -> torch.Tensor:
-        return _frozen(values[k]) if values is not None else torch.full(shape, math.nan)
+    def tensor(values, k: int) -> torch.Tensor:
+        return _frozen(values[k]) if values is not None else torch.full(weights[k].shape,
+                                                                        math.nan)
 
-    return [LayerStats(
+    def rows(k: int, side: int) -> torch.Tensor:
+        if first.rows is not None:
+            return _frozen(first.rows[k][side])
+        return torch.empty(0, _features(modules[k], side))
+
+    stats = [LayerStats(
         name=info.name, kind=info.kind, index=info.index, num_params=info.num_params,
         macs=costs.layers[info.name].macs, weight=_frozen(weights[k]),
-        grad=tensor(grads if "grad" in want else None, k, weights[k].shape),
-        act_in=_frozen(rows[k][0]) if rows else torch.empty(0, _features(modules[k], "in")),
-        act_out=_frozen(rows[k][1]) if rows else torch.empty(0, _features(modules[k], "out")),
+        grad=tensor(first.grads, k), act_in=rows(k, 0), act_out=rows(k, 1),
         hessian_trace=traces[k], hessian_trace_avg=traces[k] / info.num_params,
-        hessian_trace_se=errors[k], hessian_eig=eigs[k],
-        fisher=tensor(fishers, k, weights[k].shape), synflow=tensor(synflows, k, weights[k].shape))
+        hessian_trace_se=errors[k], hessian_eig=eigs[k], fisher=tensor(fishers, k),
+        synflow=tensor(synflows, k))
         for k, info in enumerate(infos)]
+    warn_degenerate(stats)
+    return stats
 
 
-def _features(module: nn.Module, side: str) -> int:
+def _features(module: nn.Module, side: int) -> int:
+    """Input (side 0) or output (side 1) features of a layer: an empty sample's width."""
     if isinstance(module, nn.Linear):
-        return module.in_features if side == "in" else module.out_features
-    return module.in_channels if side == "in" else module.out_channels
-
-
-def _targets(logits: torch.Tensor, y: torch.Tensor | None, generator: torch.Generator
-             ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Labels for the gradient statistics, and the loss for curvature when it differs.
-
-    With labels: the labels, and the same cross-entropy for curvature (None). Without:
-    labels drawn from the full-precision model's own softmax (seeded; an unbiased one-
-    sample estimate of the KL to its outputs, up to a constant), and for curvature the
-    exact KL(p_FP || p) -- whose gradient vanishes at the FP model, so gradients and
-    Fisher could not be taken from it, but whose Hessian is exactly the Fisher/Gauss-
-    Newton curvature that predicts how much quantization moves the outputs.
-    """
-    if y is not None:
-        return y.to(logits.device), None
-    reference = torch.log_softmax(logits.detach(), 1)
-    drawn = torch.multinomial(reference.exp().cpu().double(), 1, generator=generator)[:, 0]
-    kl = (reference.exp() * (reference - torch.log_softmax(logits, 1))).sum(1).mean()
-    return drawn.to(logits.device), kl
+        return module.out_features if side else module.in_features
+    return module.out_channels if side else module.in_channels

@@ -18,6 +18,7 @@ from tapq.cache import cache_dir
 from tapq.device import DeviceLike
 from tapq.models.identity import model_digest, update_digest
 from tapq.proxies import stats as stats_module
+from tapq.proxies.degenerate import warn_degenerate
 from tapq.proxies.stats import LayerStats, collect_stats
 
 __all__ = ["STATS_VERSION", "collect_stats_cached", "stats_key"]
@@ -74,6 +75,7 @@ def collect_stats_cached(model: nn.Module, x: torch.Tensor, y: torch.Tensor | No
     if stats is None:
         stats = stats_module.collect_stats(model, x, y, **options, device=device)
         _save(stats, path)
+    warn_degenerate(stats)  # also when read back: the warning must not vanish on a rerun
     while len(_MEMORY) >= _MEMORY_ENTRIES:
         _MEMORY.pop(next(iter(_MEMORY)))
     _MEMORY[key] = stats

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tapq.errors import TapqError
 from tapq.quant.bit_config import BitConfig
 from tapq.quant.bn_fold import fold_batchnorm
 from tapq.quant.layers import QuantLayer, find_quantizable_layers
@@ -70,7 +71,10 @@ class ModelCosts:
         return sum(cost.macs for cost in self.layers.values())
 
 
-def _macs(module: nn.Module, output: torch.Tensor) -> int:
+def _macs(name: str, module: nn.Module, output: object) -> int:
+    if not isinstance(output, torch.Tensor):
+        raise TapqError(f"layer {name} ({type(module).__name__}) returns "
+                        f"{type(output).__name__}, not a tensor; tapq cannot quantize it")
     if isinstance(module, nn.Linear):
         return output.numel() * module.in_features
     kernel = module.weight[0].numel()  # (in_channels / groups) x kernel size
@@ -84,13 +88,12 @@ def measure_costs(model: nn.Module, example: torch.Tensor) -> ModelCosts:
     """
     folded, _ = fold_batchnorm(model, example)
     layers = find_quantizable_layers(folded, example)
-    # Hooks go on the module the forward pass calls: a QuantLayer runs its wrapped layer
-    # functionally, so a hook on the inner layer would never fire.
+    # Hooks go on the module the forward pass calls (a QuantLayer, not its inner layer).
     called = {info.name: folded.get_submodule(info.name) for info in layers}
     modules = {n: (m.layer if isinstance(m, QuantLayer) else m) for n, m in called.items()}
     macs: dict[str, int] = dict.fromkeys(modules, 0)
     handles = [module.register_forward_hook(
-        lambda m, i, o, name=name: macs.__setitem__(name, macs[name] + _macs(modules[name], o)))
+        lambda m, i, o, name=name: macs.__setitem__(name, macs[name] + _macs(name, modules[name], o)))
         for name, module in called.items()]
     try:
         with torch.no_grad():

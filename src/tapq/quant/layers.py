@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tapq.errors import TapqError
 from tapq.quant.quantizers import FULL_PRECISION, fake_quant_act
 
 QUANTIZABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -62,6 +63,8 @@ def find_quantizable_layers(model: nn.Module, example: torch.Tensor | None = Non
     """
     _warn_functional_projections(model)
     found = list(_walk(model, ""))
+    for name, module in found:
+        check_substitutable(name, module)
     if example is not None:
         called = _called_layers(model, [name for name, _ in found], example)
         unused = [name for name, _ in found if name not in called]
@@ -144,31 +147,90 @@ def _walk(module: nn.Module, prefix: str):
 
 
 def layer_forward(module: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Run conv/linear `module` on `x` with `weight` in place of its own weight."""
+    """Run conv/linear `module`'s own forward on `x` with `weight` in place of its weight.
+
+    The module's forward is called, not re-implemented: a subclass with its own padding
+    (TensorFlow's "SAME"), scaling or hooks computes exactly what it computes at full
+    precision, only on the substituted weight. The weight is swapped for the duration of
+    the call (as ``torch.func.functional_call`` does, without its per-call overhead), so
+    one module object must not run in two threads at once -- tapq's workers are processes.
+    """
+    params = module._parameters
+    original = params["weight"]
+    params["weight"] = weight
+    try:
+        return module(x)
+    finally:
+        params["weight"] = original
+
+
+def check_substitutable(name: str, module: nn.Module) -> None:
+    """Raise a one-line TapqError naming layer `name` if tapq cannot swap its weight.
+
+    Quantization substitutes the ``weight`` parameter for the duration of each forward
+    call, which needs a plain, initialised parameter named ``weight``: weight-normalised
+    or parametrized layers compute theirs from other tensors, lazy ones have none yet.
+    """
+    kind = type(module).__name__
+    weight = module._parameters.get("weight")
+    if isinstance(weight, nn.parameter.UninitializedParameter):
+        raise TapqError(f"layer {name} ({kind}) is a lazy module that was never run: run "
+                        "one forward pass before handing the model to tapq")
+    if weight is None:
+        raise TapqError(f"layer {name} ({kind}) has no plain 'weight' parameter (weight "
+                        "norm or a parametrization computes it); remove it "
+                        "(torch.nn.utils.remove_weight_norm / parametrize.remove_parametrizations)"
+                        " so tapq can quantize the weight")
     if isinstance(module, nn.Linear):
-        return nn.functional.linear(x, weight, module.bias)
-    return module._conv_forward(x, weight, module.bias)
+        ok = weight.dim() == 2 and weight.shape[1] == module.in_features
+    else:
+        ok = weight.dim() >= 3 and weight.shape[1] == module.in_channels // module.groups
+    if not ok:
+        raise TapqError(f"layer {name} ({kind}) has a weight of shape {tuple(weight.shape)}, "
+                        "not the shape of its layer type; tapq cannot quantize it")
+
+
+def layer_input(name: str, inputs: tuple) -> torch.Tensor:
+    """The input tensor a forward (pre-)hook of layer `name` saw, or a one-line TapqError.
+
+    tapq quantizes a layer's input activation, which it finds as the first positional
+    argument of the call; a layer called with keywords only has none to quantize.
+    """
+    if not inputs or not isinstance(inputs[0], torch.Tensor):
+        raise TapqError(f"layer {name} is called without a tensor as its first positional "
+                        "argument (e.g. conv(input=x)); call it as layer(x) so tapq can "
+                        "quantize its input")
+    return inputs[0]
 
 
 class QuantLayer(nn.Module):
     """A Conv/Linear layer with fake-quantized weights and input activations.
 
-    The de-quantized weight is computed once by PTQ and kept as a buffer, so inference
-    costs the original layer plus one fused activation fake-quant.
+    The de-quantized weight is computed once by PTQ and kept as a buffer; the forward pass
+    runs the wrapped layer's own forward on it (``layer_forward``), so inference costs the
+    original layer plus one fused activation fake-quant. `name` (the layer's qualified
+    name) is only used to say which layer failed.
     """
 
     def __init__(self, layer: nn.Module, weight: torch.Tensor, w_bits: int, a_bits: int,
-                 a_scale: float = 1.0, a_zero_point: int = 0) -> None:
+                 a_scale: float = 1.0, a_zero_point: int = 0, name: str = "") -> None:
         super().__init__()
         self.layer = layer
         self.register_buffer("weight_q", weight)
         self.w_bits, self.a_bits = w_bits, a_bits
         self.a_scale, self.a_zero_point = a_scale, a_zero_point
+        self.name = name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.a_bits < FULL_PRECISION:
             x = fake_quant_act(x, self.a_scale, self.a_zero_point, self.a_bits)
-        return layer_forward(self.layer, x, self.weight_q)
+        try:
+            return layer_forward(self.layer, x, self.weight_q)
+        except (RuntimeError, TypeError, ValueError) as error:
+            message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise TapqError(f"layer {self.name or '?'} ({type(self.layer).__name__}) fails "
+                            f"with its quantized weight: {type(error).__name__}: {message}"
+                            ) from error
 
     def extra_repr(self) -> str:
         return f"w_bits={self.w_bits}, a_bits={self.a_bits}"

@@ -27,7 +27,8 @@ from tapq.errors import TapqError
 from tapq.quant.adaround import AdaRoundConfig, adaround_weight
 from tapq.quant.bit_config import BitConfig
 from tapq.quant.bn_fold import fold_batchnorm
-from tapq.quant.layers import QuantLayer, find_quantizable_layers, layer_forward, replace_module
+from tapq.quant.layers import (QuantLayer, find_quantizable_layers, layer_forward, layer_input,
+                               replace_module)
 from tapq.quant.quantizers import (FULL_PRECISION, act_qparams, act_range, fake_quant_act,
                                    fake_quant_weight, weight_scale)
 
@@ -85,7 +86,7 @@ class PTQEngine:
             calib_x = calib_x[index]
         # The calibration sample is small (calib_size examples): it lives on the device.
         self.calib_x = calib_x = calib_x.to(self.device)
-        self.fp_model, self.folded_pairs = fold_batchnorm(model,
+        self.fp_model, self.fold_report = fold_batchnorm(model,
                                                           calib_x[:1].to(model_device(model)))
         self.fp_model.to(self.device)
         self.fp_model.requires_grad_(False)
@@ -110,7 +111,8 @@ class PTQEngine:
             samples[name] = flat.clone()
 
         handles = [self.fp_model.get_submodule(name).register_forward_pre_hook(
-            lambda m, inputs, name=name: record(name, inputs[0])) for name in self.layer_names]
+            lambda m, inputs, name=name: record(name, layer_input(name, inputs)))
+            for name in self.layer_names]
         try:
             with torch.no_grad():
                 self.fp_model(self.calib_x)
@@ -154,7 +156,8 @@ class PTQEngine:
         """Full-precision inputs (then activation-quantized) and outputs of one layer."""
         layer = self.fp_model.get_submodule(name)
         captured: list[torch.Tensor] = []
-        handle = layer.register_forward_pre_hook(lambda m, inputs: captured.append(inputs[0]))
+        handle = layer.register_forward_pre_hook(
+            lambda m, inputs: captured.append(layer_input(name, inputs)))
         try:
             with torch.no_grad():
                 self.fp_model(self.calib_x)
@@ -179,7 +182,7 @@ class PTQEngine:
                                  else (1.0, 0))
             replace_module(model, name, QuantLayer(
                 model.get_submodule(name), self.quantized_weight(name, w_bits, a_bits),
-                w_bits, a_bits, scale, zero_point))
+                w_bits, a_bits, scale, zero_point, name=name))
         return model
 
 

@@ -80,6 +80,7 @@ class _LSQLayer(nn.Module):
         self.layer = quant.layer
         self.w_bits, self.a_bits = quant.w_bits, quant.a_bits
         self.a_zero_point = quant.a_zero_point
+        self.name = quant.name
         self.w_step = self.a_step = None
         if self.w_bits < FULL_PRECISION:
             self._init_weight(quant.weight_q)
@@ -140,7 +141,7 @@ class _LSQLayer(nn.Module):
                 weight = torch.clamp(torch.round(weight / s), -qmax, qmax) * s
         a_scale = float(self.a_step.detach()) if self.a_step is not None else 1.0
         return QuantLayer(self.layer, weight, self.w_bits, self.a_bits, a_scale,
-                          int(self.a_zero_point))
+                          int(self.a_zero_point), name=self.name)
 
 
 def finetune_qat(quantized: nn.Module, train: Split, config: QATConfig = QATConfig()

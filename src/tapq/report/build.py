@@ -1,8 +1,9 @@
 """`write_report`: one HTML page (and its figures as PNG) for a discovery run or a benchmark.
 
 For a run: fitness per generation, the strategy controller's trajectory, score-vs-accuracy
-of the best discovered and best human proxy, measured Pareto curves, bits per layer at
-the default budget, the leaderboard, the best proxy's thought and code, and metadata.
+of the best novel and best human proxy, measured Pareto curves, bits per layer at the
+default budget, the leaderboard (seeds, novel candidates and copies marked), the best
+novel proxy's thought and code, and metadata.
 For a benchmark alone: its reliability, per-layer sensitivity and the human proxies.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from tapq.device import DeviceLike
-from tapq.discover import BEST_PROXY
+from tapq.discover import BEST_PROXY, kind_of
 from tapq.discover.results import select_fitness
 from tapq.errors import TapqError
 from tapq.outputs import atomic_path, write_text_atomic
@@ -111,28 +112,37 @@ def write_report(run: str | Path | None = None, bench: str | Path | None = None,
 def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ...],
                 sweep_ptq: str | None, device: DeviceLike = None) -> ReportResult:
     config = run.meta["config"]
+    gp = config.get("search") == "gp"  # the symbolic baseline: no LLM, no controller
     bench = load_bench_view(config["bench"])
     humans = baseline_views(bench, device)
     human = best_human_view(humans)
     best = run.summary.best
     save = _Figures(out.parent / FIGURES)
     sections, cards = [], []
-    discovered = None
+    discovered = None  # the best *novel* candidate: a copy of a seed is never shown as one
     if best is not None and best.table is not None:
-        discovered = proxy_view("discovered (best)", np.array(best.table), bench, discovered=True)
+        discovered = proxy_view("discovered (best novel)", np.array(best.table), bench,
+                                discovered=True)
     everyone = with_test_intervals(bench, humans + ([discovered] if discovered else []),
                                    human.name if human else None)
     humans = everyone[:len(humans)]
     human = next((v for v in humans if human is not None and v.name == human.name), None)
     discovered = everyone[-1] if discovered else None
-    cards += _run_cards(run, bench, discovered, human)
+    cards += _run_cards(run, bench, discovered, human, gp)
+    if run.meta.get("isolated") is False:  # said up front, not only in the metadata table
+        cards.append(H.Card("NOT ISOLATED", "candidates ran without the sandbox's OS "
+                            "boundary (--allow-unisolated)"))
+    progress = [save("generations", figures.generations(run), "fitness per generation")]
+    if not gp:
+        progress.append(save("controller", figures.controller(run), "strategy probabilities"))
     sections.append(H.section(
         "Discovery, generation by generation",
         "Orange: best fitness so far and per generation on the search split; blue: the "
         "same candidates on the select split, which chooses the run's answer; bars: share of "
-        "answers that ran and returned finite scores.",
-        save("generations", figures.generations(run), "fitness per generation"),
-        save("controller", figures.controller(run), "strategy probabilities"), grid=True))
+        "answers that ran and returned finite scores." + (
+            " Candidates were written by genetic programming over the statistics an LLM "
+            "sees (the symbolic baseline), not by an LLM." if gp else ""),
+        *progress, grid=not gp))
     pair = [v for v in (discovered, human) if v is not None]
     if not pair:
         sections.append(H.section(
@@ -148,7 +158,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
             save("score_vs_accuracy", figures.score_scatter(bench, pair), "score vs target")))
     proxies = {human.name: human.name} if human else {}
     if discovered is not None and (run.path / BEST_PROXY).is_file():
-        proxies = {"discovered (best)": str(run.path / BEST_PROXY), **proxies}
+        proxies = {"discovered (best novel)": str(run.path / BEST_PROXY), **proxies}
     budgets = tuple(sorted(set(budgets) | {budget}))
     points = [] if not proxies else pareto_points(config["bench"], proxies, budgets, cache=run.path / "report_sweep.json",
                            ptq=sweep_ptq, device=device)
@@ -178,13 +188,25 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         note = (f" It ranks every benchmark configuration exactly as the human baseline "
                 f"{twin} does: a rediscovery, not a new proxy." if twin else "")
         sections.append(H.section(
-            f"The best discovered proxy (candidate {best.id}, generation {best.generation}, "
-            f"{best.strategy})", "Its thought, as the LLM wrote it, then its code." + note,
+            f"The best novel proxy (candidate {best.id}, generation {best.generation}, "
+            f"{best.strategy})", "It ranks unlike every seed (the human baselines and the "
+            "hints' starting bodies) and every earlier candidate. " + (
+                "Its GP expression, then the program rendered from it." if gp else
+                "Its thought, as the LLM wrote it, then its code.") + note,
             H.quote(best.thought or "(no thought given)"), H.code_block(best.code or "")))
+    else:
+        copy = run.summary.best_copy
+        said = (f" The best valid candidate, {copy.id} (ρ iso {_fmt(copy.fitness)}), is a "
+                f"{kind_of(copy)}: a copy, not a discovery." if copy is not None else "")
+        sections.append(H.section(
+            "No novel proxy", "Every valid candidate ranks like a seed or an earlier "
+            "candidate (Spearman ≥ 0.999 over all layer × bit cells), so this run "
+            "discovered nothing." + said))
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
     subtitle = (f"{run.path.resolve()} · benchmark {bench.info['model']} on "
-                f"{bench.info['data']} · LLM {run.meta.get('llm', '?')}")
+                f"{bench.info['data']} · "
+                + ("GP search (no LLM)" if gp else f"LLM {run.meta.get('llm', '?')}"))
     _write(out, H.page(title, subtitle, cards, sections, _footer()))
     return ReportResult(out, save.paths)
 
@@ -200,7 +222,7 @@ def comparison_text(discovered: ProxyView | None, human: ProxyView | None) -> st
     """How the discovered proxy compares with the best human one on the test split, in
     words that follow the interval: "beats" only when it excludes 0."""
     if discovered is None:
-        return "no valid discovered proxy"
+        return "no novel proxy (nothing discovered)"
     if human is None:
         return "no human baseline to compare with"
     f = discovered.fitness
@@ -212,19 +234,22 @@ def comparison_text(discovered: ProxyView | None, human: ProxyView | None) -> st
 
 
 def _run_cards(run: RunView, bench: BenchView, discovered: ProxyView | None,
-               human: ProxyView | None) -> list:
+               human: ProxyView | None, gp: bool = False) -> list:
     f_d = discovered.fitness if discovered else None
     f_h = human.fitness if human else None
-    return [H.Card(_fmt(f_d.spearman_iso) if f_d else "-", "best discovered ρ iso (search)",
+    return [H.Card(_fmt(f_d.spearman_iso) if f_d else "none", "best novel ρ iso (search)",
                    "discovered"),
             H.Card(_with_ci(f_d) if f_d else "-", "… on test, 95% CI", "discovered"),
             H.Card(_fmt(f_h.spearman_iso) if f_h else "-",
                    f"best human: {human.name}" if human else "best human: none finite",
                    "human"),
             H.Card(_with_ci(f_h) if f_h else "-", "… on test, 95% CI", "human"),
-            H.Card(comparison_text(discovered, human), "discovered vs best human (test)"),
+            H.Card(comparison_text(discovered, human), "best novel vs best human (test)"),
             H.Card(_ceiling(bench.info, bench.ceiling_iso), "proxy ceiling (iso, 95% CI)"),
             H.Card(f"{run.summary.valid}/{run.summary.candidates}", "valid candidates"),
+            H.Card(f"{run.summary.novel}", (f"novel ({run.summary.copies} copies, "
+                                            f"{run.summary.seeds} seeds)")),
+            H.Card("GP", "search (no LLM)") if gp else
             H.Card(f"{run.summary.prompt_tokens + run.summary.completion_tokens:,}",
                    "LLM tokens"),
             H.Card(f"{run.meta.get('wall_seconds', 0) / 60:.1f} min", "wall time")]
@@ -233,38 +258,51 @@ def _run_cards(run: RunView, bench: BenchView, discovered: ProxyView | None,
 def _leaderboard(run: RunView, limit: int = 15) -> str:
     rows = []
     for rank, r in enumerate(run.leaderboard[:limit], 1):
-        rows.append([str(rank), str(r.id), str(r.generation), r.strategy, _fmt(r.fitness),
-                     _fmt(select_fitness(r)),
+        rows.append([str(rank), str(r.id), r.generation_label, r.strategy, kind_of(r),
+                     _fmt(r.fitness), _fmt(select_fitness(r)),
                      _fmt(r.metrics.get("spearman", float("nan"))), r.thought[:140]])
     failures = ", ".join(f"{k}: {v}" for k, v in sorted(run.statuses.items()))
     return H.section(
-        "Leaderboard", f"Distinct valid candidates by search fitness. Outcomes of all "
+        "Leaderboard", "Distinct valid programs by search fitness: seeds (human baselines "
+        "and hint bodies, scored before the LLM was asked), novel candidates, and copies "
+        "(a table that ranks like a seed's or an earlier candidate's). Outcomes of all "
         f"candidates: {failures}.",
-        H.table(["#", "id", "gen", "strategy", "ρ iso", "ρ iso select", "ρ", "thought"], rows,
-                text_columns=(3, 7)))
+        H.table(["#", "id", "gen", "strategy", "kind", "ρ iso", "ρ iso select", "ρ",
+                 "thought"], rows, text_columns=(3, 4, 8)))
 
 
 def _metadata(run: RunView, bench: BenchView) -> str:
     config, meta = run.meta["config"], run.meta
     started = meta.get("started")
-    rows = [["LLM", meta.get("llm", "?")],
-            ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
-            ["tokens (prompt / completion)", f"{run.summary.prompt_tokens:,} / "
-                                             f"{run.summary.completion_tokens:,}"],
-            ["LLM time / sandbox time", f"{run.summary.llm_seconds:.0f} s / "
-                                        f"{run.summary.eval_seconds:.0f} s"],
+    if config.get("search") == "gp":
+        writer = [["search", "genetic programming (no LLM)"],
+                  ["GP settings", ", ".join(f"{k[3:].replace('_', ' ')} {v}"
+                                            for k, v in config.items() if k.startswith("gp_"))],
+                  ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
+                  ["sandbox time", f"{run.summary.eval_seconds:.0f} s"],
+                  ["seed", str(config["seed"])]]
+    else:
+        writer = [["LLM", meta.get("llm", "?")],
+                  ["sandbox", meta.get("isolation", "not recorded (the run predates it)")],
+                  ["tokens (prompt / completion)", f"{run.summary.prompt_tokens:,} / "
+                                                   f"{run.summary.completion_tokens:,}"],
+                  ["LLM time / sandbox time", f"{run.summary.llm_seconds:.0f} s / "
+                                              f"{run.summary.eval_seconds:.0f} s"],
+                  ["seed / controller", f"{config['seed']} / {config['controller']}"],
+                  ["temperature / max tokens",
+                   f"{config['temperature']} / {config['max_tokens']}"]]
+    rows = [*writer,
             ["wall time", f"{meta.get('wall_seconds', 0):.0f} s"],
             ["started", datetime.datetime.fromtimestamp(started).isoformat(timespec="seconds")
              if started else "?"],
-            ["seed / controller", f"{config['seed']} / {config['controller']}"],
             ["generations / population / children", f"{len(run.generations)} / "
              f"{config['population']} / {config['children'] or config['population']}"],
-            ["temperature / max tokens", f"{config['temperature']} / {config['max_tokens']}"],
             ["benchmark", f"{bench.path} ({bench.info['measured']} configurations, PTQ "
                           f"{bench.info['ptq']})"],
             ["versions", _versions()]]
     return H.section("Run", "Everything needed to reproduce it (tapq discover --resume "
-                     "continues it; --replay re-runs it from its LLM cache).",
+                     "continues it" + ("" if config.get("search") == "gp" else
+                                       "; --replay re-runs it from its LLM cache") + ").",
                      H.table(["", ""], rows, text_columns=(0, 1)))
 
 

@@ -123,6 +123,8 @@ def load_run_view(path: str | Path) -> RunView:
             raise TapqError(f"{database} is not a tapq discovery run")
         statuses: dict[str, int] = {}
         for record in store.candidates():
+            if record.is_seed:
+                continue
             statuses[record.status] = statuses.get(record.status, 0) + 1
         return RunView(path, meta, summarize(store), store.generations(), leaderboard(store),
                        statuses)

@@ -220,7 +220,8 @@ class Sandbox:
         where = _where(log, code)
         cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
         if result_line == "timeout":
-            reason = (f"no result within the wall-clock limit of {self.limits.wall_seconds:g} s"
+            reason = (f"no result within the wall-clock time limit of "
+                      f"{self.limits.wall_seconds:g} s"
                       f"{where}")
             return SandboxResult(None, "timeout", _short(reason), elapsed, startup)
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) \
