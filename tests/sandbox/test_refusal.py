@@ -20,7 +20,7 @@ def _tapq(*args: str, cwd: Path, boundary: bool = False) -> subprocess.Completed
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     env.pop("TAPQ_ALLOW_UNISOLATED", None)
     return subprocess.run([*prefix, "-m", "tapq.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=900)
 
 
 @pytest.fixture
@@ -55,6 +55,14 @@ def test_allow_unisolated_runs_and_says_so_on_every_output(proxy_file, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "tapq: warning: sandbox: NOT ISOLATED" in done.stderr
     assert '"proxy": "mine"' in done.stdout
+
+
+def test_the_isolation_is_stated_before_the_first_candidate(proxy_file, tmp_path):
+    done = _tapq("proxy", "eval", "--proxy", str(proxy_file), cwd=tmp_path, boundary=True)
+    if "cannot isolate" in done.stderr:
+        pytest.skip(f"no OS boundary on this machine: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("sandbox: isolated (") and done.stderr == ""
 
 
 def test_builtin_proxies_need_no_boundary(tmp_path):

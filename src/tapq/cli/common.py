@@ -180,8 +180,10 @@ def add_sandbox_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def check_sandbox(args: argparse.Namespace) -> str:
-    """The sandbox's isolation, stated on stderr before any proxy code runs; one-line
-    TapqError when the OS boundary cannot be had and --allow-unisolated was not given."""
+    """The sandbox's isolation, stated before any proxy code runs: on stdout when it holds
+    (not with --json, whose stdout is one JSON value; run.db and the report keep it too),
+    as a warning on stderr when it does not; one-line TapqError when the OS boundary cannot
+    be had and --allow-unisolated was not given."""
     import sys
 
     from tapq.sandbox import allow_unisolated, require_isolation
@@ -190,5 +192,8 @@ def check_sandbox(args: argparse.Namespace) -> str:
         allow_unisolated()  # pool and Ray workers inherit it
     isolation = require_isolation()
     line = f"sandbox: {isolation.describe()}"
-    print(f"tapq: {line}" if isolation.isolated else f"tapq: warning: {line}", file=sys.stderr)
+    if not isolation.isolated:
+        print(f"tapq: warning: {line}", file=sys.stderr)
+    elif not getattr(args, "json", False):
+        print(line, flush=True)
     return isolation.describe()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         raise TapqError(f"--budget {args.budget} is outside 2..8 average bits")
     if args.out:  # before any figure is drawn or measured
         check_output_file(args.out, "--out")
-    if args.run is not None:
+    if args.run is not None and (Path(args.run) / "run.db").is_file():
         check_sandbox(args)  # the run's best proxy is generated code
     result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget,
                           device=args.device)

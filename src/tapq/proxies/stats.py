@@ -91,10 +91,10 @@ class LayerStats:
     act_out: torch.Tensor
     hessian_trace: float
     hessian_trace_avg: float
-    hessian_trace_se: float
     hessian_eig: float
     fisher: torch.Tensor
     synflow: torch.Tensor
+    hessian_trace_se: float = math.nan  # last, with a default: statistics made by hand lack it
     _quant: dict = field(default_factory=dict, repr=False, compare=False)
 
     def quant(self, bits: int) -> torch.Tensor:

@@ -42,12 +42,17 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from tapq.errors import TapqError
 from tapq.quant import check_bits
-from tapq.sandbox.boundary import (WORKER, Isolation, import_paths, outside_folders,
-                                   unisolated_allowed, worker_env)
+from tapq.sandbox.boundary import (
+    WORKER,
+    Isolation,
+    import_paths,
+    outside_folders,
+    unisolated_allowed,
+    worker_env,
+)
 from tapq.sandbox.policy import CANDIDATE_FILE
 from tapq.sandbox.screen import screen
 from tapq.sandbox.stats_file import SealedStats, save_stats_for_sandbox
