@@ -11,6 +11,7 @@ benchmark holds, not a similar one.
 """
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, fields
 from functools import partial
@@ -25,6 +26,8 @@ from tapq.errors import TapqError
 from tapq.executors import Executor, LocalExecutor
 from tapq.models import load_model, model_hash
 from tapq.progress import track
+
+_log = logging.getLogger(__name__)
 
 # Targets whose halves a remeasurement adds (accuracy's have always been stored).
 REMEASURED = ("kl", "agreement")
@@ -109,6 +112,10 @@ def remeasure_halves(path: str | Path, limit: int | None = None, workers: int = 
         device = str(resolve_device(device))
         runner = executor or LocalExecutor(workers)
         _use_spec(spec, device)
+        # Builds measure in one-thread workers; AdaRound's rounding can depend on the
+        # order floating-point sums run in, so measuring in this process does the same.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
         start, failed = time.perf_counter(), []
         try:
             results = runner.map_unordered(partial(_measure_job, spec, device=device), jobs)
@@ -116,9 +123,14 @@ def remeasure_halves(path: str | Path, limit: int | None = None, workers: int = 
                 old = stored[(row.config_id, row.calib_seed)]
                 if _reproduces(row, old):
                     store.add_halves([row])
-                else:
+                else:  # said at once: a long run should not find out only at its end
                     failed.append(abs(row.accuracy - (old.accuracy or 0.0)))
+                    _log.warning(f"tapq: warning: configuration {row.config_id} (seed "
+                                 f"{row.calib_seed}) did not reproduce its stored values "
+                                 f"(accuracy {old.accuracy} stored, {row.accuracy} now); "
+                                 "its halves are not stored")
         finally:
+            torch.set_num_threads(threads)
             if executor is None:
                 runner.close()
         seconds = time.perf_counter() - start

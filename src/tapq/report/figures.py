@@ -81,7 +81,7 @@ SPLIT_MARKERS = {"search": ("o", 0.35), "select": ("s", 0.6), "test": ("^", 0.7)
 
 
 def score_scatter(bench: BenchView, proxies: list[ProxyView]) -> Figure:
-    """Proxy score vs the measured target, per proxy, with rho and the noise ceiling."""
+    """Proxy score vs the measured target, per proxy, with rho and the proxy ceiling."""
     fig, axes = plt.subplots(1, len(proxies), figsize=(5.2 * len(proxies), 3.2), squeeze=False)
     data = bench.data
     target = data.targets[data.target] * (100 if data.target != "kl" else 1)
@@ -103,7 +103,7 @@ def score_scatter(bench: BenchView, proxies: list[ProxyView]) -> Figure:
         ax.legend(fontsize=6, loc="lower right")
     axes[0][0].set_ylabel(label)
     fig.suptitle(f"Score vs {data.target} (circles search, squares select, triangles test); "
-                 f"noise ceiling iso {bench.ceiling_iso:.3f}", fontsize=9)
+                 f"proxy ceiling iso {bench.ceiling_iso:.3f}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -176,7 +176,7 @@ def baselines(views: list[ProxyView], ceiling: float) -> Figure:
             error_kw={"lw": 0.8})
     ax.set_yticks(y, [v.name for v in views])
     if math.isfinite(ceiling):
-        ax.axvline(ceiling, color=ORACLE, ls="--", lw=0.8, label=f"noise ceiling {ceiling:.2f}")
+        ax.axvline(ceiling, color=ORACLE, ls="--", lw=0.8, label=f"proxy ceiling {ceiling:.2f}")
     ax.set_xlabel("iso-budget Spearman ρ")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Proxy fitness within equal-size bands")
