@@ -132,17 +132,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     if run.meta.get("isolated") is False:  # said up front, not only in the metadata table
         cards.append(H.Card("NOT ISOLATED", "candidates ran without the sandbox's OS "
                             "boundary (--allow-unisolated)"))
-    progress = [save("generations", figures.generations(run), "fitness per generation")]
-    if not gp:
-        progress.append(save("controller", figures.controller(run), "strategy probabilities"))
-    sections.append(H.section(
-        "Discovery, generation by generation",
-        "Orange: best fitness so far and per generation on the search split; blue: the "
-        "same candidates on the select split, which chooses the run's answer; bars: share of "
-        "answers that ran and returned finite scores." + (
-            " Candidates were written by genetic programming over the statistics an LLM "
-            "sees (the symbolic baseline), not by an LLM." if gp else ""),
-        *progress, grid=not gp))
+    sections.append(_progress_section(run, save, gp))
     pair = [v for v in (discovered, human) if v is not None]
     if not pair:
         sections.append(H.section(
@@ -160,8 +150,9 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
     if discovered is not None and (run.path / BEST_PROXY).is_file():
         proxies = {"discovered (best novel)": str(run.path / BEST_PROXY), **proxies}
     budgets = tuple(sorted(set(budgets) | {budget}))
-    points = [] if not proxies else pareto_points(config["bench"], proxies, budgets, cache=run.path / "report_sweep.json",
-                           ptq=sweep_ptq, device=device)
+    points = [] if not proxies else pareto_points(
+        config["bench"], proxies, budgets, cache=run.path / "report_sweep.json", ptq=sweep_ptq,
+        device=device)
     sections.append(H.section(
         "What the proxies buy: measured accuracy against cost",
         f"Each proxy's MILP allocation at average ≤ {', '.join(f'{b:g}' for b in budgets)} "
@@ -182,26 +173,7 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
         save("proxies", figures.baselines(everyone, bench.ceiling_iso), "proxy fitness"),
         grid=True))
     sections.append(_leaderboard(run))
-    if best is not None:
-        twin = next((h.name for h in humans if discovered is not None and np.array_equal(
-            np.argsort(np.argsort(h.scores)), np.argsort(np.argsort(discovered.scores)))), None)
-        note = (f" It ranks every benchmark configuration exactly as the human baseline "
-                f"{twin} does: a rediscovery, not a new proxy." if twin else "")
-        sections.append(H.section(
-            f"The best novel proxy (candidate {best.id}, generation {best.generation}, "
-            f"{best.strategy})", "It ranks unlike every seed (the human baselines and the "
-            "hints' starting bodies) and every earlier candidate. " + (
-                "Its GP expression, then the program rendered from it." if gp else
-                "Its thought, as the LLM wrote it, then its code.") + note,
-            H.quote(best.thought or "(no thought given)"), H.code_block(best.code or "")))
-    else:
-        copy = run.summary.best_copy
-        said = (f" The best valid candidate, {copy.id} (ρ iso {_fmt(copy.fitness)}), is a "
-                f"{kind_of(copy)}: a copy, not a discovery." if copy is not None else "")
-        sections.append(H.section(
-            "No novel proxy", "Every valid candidate ranks like a seed or an earlier "
-            "candidate (Spearman ≥ 0.999 over all layer × bit cells), so this run "
-            "discovered nothing." + said))
+    sections.append(_best_section(run, discovered, humans, gp))
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
     subtitle = (f"{run.path.resolve()} · benchmark {bench.info['model']} on "
@@ -269,6 +241,46 @@ def _leaderboard(run: RunView, limit: int = 15) -> str:
         f"candidates: {failures}.",
         H.table(["#", "id", "gen", "strategy", "kind", "ρ iso", "ρ iso select", "ρ",
                  "thought"], rows, text_columns=(3, 4, 8)))
+
+
+def _progress_section(run: RunView, save: "_Figures", gp: bool) -> str:
+    """Fitness per generation (and, for an LLM run, the controller's probabilities)."""
+    progress = [save("generations", figures.generations(run), "fitness per generation")]
+    if not gp:
+        progress.append(save("controller", figures.controller(run), "strategy probabilities"))
+    return H.section(
+        "Discovery, generation by generation",
+        "Orange: best fitness so far and per generation on the search split; blue: the "
+        "same candidates on the select split, which chooses the run's answer; bars: share of "
+        "answers that ran and returned finite scores." + (
+            " Candidates were written by genetic programming over the statistics an LLM "
+            "sees (the symbolic baseline), not by an LLM." if gp else ""),
+        *progress, grid=not gp)
+
+
+def _best_section(run: RunView, discovered, humans: list, gp: bool) -> str:
+    """The best novel proxy with its thought and code, or why there is none."""
+    best = run.summary.best
+    if best is not None:
+        twin = next((h.name for h in humans if discovered is not None and np.array_equal(
+            np.argsort(np.argsort(h.scores)), np.argsort(np.argsort(discovered.scores)))), None)
+        note = (f" It ranks every benchmark configuration exactly as the human baseline "
+                f"{twin} does: a rediscovery, not a new proxy." if twin else "")
+        return H.section(
+            f"The best novel proxy (candidate {best.id}, generation {best.generation}, "
+            f"{best.strategy})", "It ranks unlike every seed (the human baselines and the "
+            "hints' starting bodies) and every earlier candidate. " + (
+                "Its GP expression, then the program rendered from it." if gp else
+                "Its thought, as the LLM wrote it, then its code.") + note,
+            H.quote(best.thought or "(no thought given)"), H.code_block(best.code or ""))
+    else:
+        copy = run.summary.best_copy
+        said = (f" The best valid candidate, {copy.id} (ρ iso {_fmt(copy.fitness)}), is a "
+                f"{kind_of(copy)}: a copy, not a discovery." if copy is not None else "")
+        return H.section(
+            "No novel proxy", "Every valid candidate ranks like a seed or an earlier "
+            "candidate (Spearman ≥ 0.999 over all layer × bit cells), so this run "
+            "discovered nothing." + said)
 
 
 def _metadata(run: RunView, bench: BenchView) -> str:
