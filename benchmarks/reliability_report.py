@@ -7,7 +7,10 @@ Three parts, each one table, each from the same cases the test suite runs:
 1. the bad-input matrix (tests/bad_input_cases.py): every CLI command in a subprocess,
    without an API key; each must exit 2 with one line on stderr and write nothing;
 2. the hostile-candidate corpus (tests/sandbox/hostile/*.py) in the sandbox, on the
-   digits-cnn statistics, under the limits tests/discover/test_sandbox.py uses;
+   digits-cnn statistics, under the limits tests/sandbox/test_sandbox.py uses; then the
+   same corpus judged by its effects on the host (tests/sandbox/host_effects.py) as root,
+   as nobody and as root without CAP_SYS_ADMIN, with the language-level checks off (the
+   OS boundary alone) and on, one table per mode with the isolation it got;
 3. LLM faults against a loopback OpenAI-compatible server (tests/discover/fake_openai.py):
    each fault once then an answer (must be retried to the answer), and each persistent
    (must end in one line of LLMError after the retries, quickly);
@@ -29,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "discover")]
+sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "discover"),
+                str(ROOT / "tests" / "sandbox")]
 
 import bad_input_cases  # noqa: E402  (the shared case table)
 
@@ -101,6 +105,72 @@ def hostile_rows() -> list[Row]:
             else:
                 os.environ[key] = value
     return rows
+
+
+@dataclass(frozen=True)
+class ModeRun:
+    """The hostile corpus judged by host effects in one user mode and guard setting."""
+
+    mode: str
+    guards: str
+    isolation: str
+    rows: list[Row]
+    skipped: str = ""
+
+
+def mode_runs(guard_settings: tuple[str, ...] = ("off",)) -> list[ModeRun]:
+    import host_effects
+    import test_sandbox as corpus
+
+    from tapq.data import load_data
+    from tapq.models import load_model
+    from tapq.proxies import model_stats
+    from tapq.sandbox import save_stats_for_sandbox
+
+    stats = model_stats(load_model("digits-cnn"), load_data("digits"))
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="tapq-modes-") as folder:
+        Path(folder).chmod(0o755)  # the other users read the statistics here
+        path = Path(folder) / "stats.pt"
+        save_stats_for_sandbox(stats, path, corpus.BITS)
+        path.chmod(0o644)
+        for mode in host_effects.MODES:
+            for guards in guard_settings:
+                report = host_effects.run_mode(mode, path, guards)
+                if isinstance(report, str):
+                    runs.append(ModeRun(mode, guards, "-", [], report))
+                    continue
+                rows = [Row(r["program"], r["status"], "held" if r["held"] else
+                            "FAILED: " + "; ".join(r["effects"]), r["error"], r["seconds"],
+                            r["held"]) for r in report["rows"]]
+                if not report["statistics_intact"]:
+                    rows.append(Row("statistics", "the reference table after the corpus",
+                                    "FAILED: changed", "", 0.0, False))
+                runs.append(ModeRun(mode, guards, report["isolation"], rows))
+                print(f"  {mode}, language checks {guards}: {_count(rows)}", file=sys.stderr)
+    return runs
+
+
+def _modes_summary(runs: list[ModeRun]) -> str:
+    lines = ["| user mode | language checks | held / total | isolation the sandbox got |",
+             "|---|---|---:|---|"]
+    for run in runs:
+        held = f"skipped: {run.skipped}" if run.skipped else _count(run.rows)
+        lines.append(f"| {run.mode} | {run.guards} | {held} | {_cell(run.isolation)} |")
+    return "\n".join(lines)
+
+
+def _modes_tables(runs: list[ModeRun]) -> str:
+    parts = []
+    for run in runs:
+        if run.skipped:
+            continue
+        failed = [r for r in run.rows if not r.ok]
+        parts.append(f"### {run.mode}, language checks {run.guards}: {_count(run.rows)}\n\n"
+                     f"Isolation: {run.isolation}\n\n" +
+                     (_table(failed, "effects") if failed else
+                      "Every program held: no effect observed on the host."))
+    return "\n\n".join(parts)
 
 
 # ---- 3. LLM faults -------------------------------------------------------------------------
@@ -273,8 +343,9 @@ def _count(rows: list[Row]) -> str:
     return f"{sum(r.ok for r in rows)}/{len(rows)}"
 
 
-def render(bad: list[Row], hostile: list[Row], llm: list[Row], kills: list[Row],
-           wall: float) -> str:
+def render(bad: list[Row], hostile: list[Row], modes: list[ModeRun], llm: list[Row],
+           kills: list[Row], wall: float) -> str:
+    mode_rows = [r for run in modes for r in run.rows]
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return f"""# Reliability
 
@@ -285,6 +356,7 @@ commit {_commit()}. Do not edit by hand: rerun the command.
 |---|---:|
 | 1. bad input, every command | {_count(bad)} |
 | 2. hostile candidates in the sandbox | {_count(hostile)} |
+| 2b. the same, judged by host effects, {len([m for m in modes if not m.skipped])} runs (user mode x language checks) | {_count(mode_rows)} |
 | 3. LLM faults | {_count(llm)} |
 | 4. processes killed while working | {_count(kills)} |
 
@@ -304,12 +376,33 @@ process (most of its time is importing torch); the cases are in
 
 Each file in `tests/sandbox/hostile/` is a proxy an LLM (or an attacker) might write; its
 first line says what it tries and which status the sandbox must give it. Run on the
-digits-cnn statistics with the limits of `tests/discover/test_sandbox.py` (wall 5 s,
+digits-cnn statistics with the limits of `tests/sandbox/test_sandbox.py` (wall 5 s,
 CPU 3 s, memory 512 MB); an API key is set in the environment and must not appear in any
 reason. The test suite runs the same corpus and also checks that the host is unharmed
 (working directory, environment, statistics file, no files written).
 
 {_table(hostile, "status")}
+
+## 2b. The OS boundary, judged by effects, per user mode
+
+The same corpus, plus programs that attack the host directly (`os_*.py`), run by
+`tests/sandbox/host_effects.py` as each user: root; nobody (`setpriv --reuid=65534`);
+root without CAP_SYS_ADMIN (`capsh --drop=cap_sys_admin`); `--mode-checks off,on` adds
+the runs with the language checks on. With the language checks
+*off* the static screen, the safe builtins and the guarded imports are all disabled, so
+each program runs with real `os`, `socket`, `ctypes` and `open`, and only the OS boundary
+stands in front of it. A program counts as held only when nothing is observed on the host:
+no `tapq-hostile-pwned` file in /tmp, /var/tmp, /dev/shm, /run/lock, /, the home folder,
+tapq's or torch's folders or a folder of ours; no change to our files beside the
+statistics (a private key, a `.bashrc`, another run's database, the statistics); our
+secret in nothing returned; no connection accepted by our listeners on 127.0.0.1, ::1, a
+Unix socket file and an abstract socket; no signal delivered to us; no process left
+behind (the harness is a child subreaper); the same table from a reference candidate
+afterwards. The status a program gets does not matter here, only its effects.
+
+{_modes_summary(modes)}
+
+{_modes_tables(modes)}
 
 ## 3. LLM faults
 
@@ -354,16 +447,20 @@ def main() -> None:
                         help="file to write ('-' prints it)")
     parser.add_argument("--workers", type=int, default=2,
                         help="bad-input cases run at once (default 2)")
+    parser.add_argument("--mode-checks", default="off", help="language checks for the "
+                        "per-user-mode runs: off (the OS boundary alone), or off,on")
     args = parser.parse_args()
     start = time.perf_counter()
     parts = []
     for name, build in (("bad input", lambda: bad_input_rows(args.workers)),
-                        ("hostile candidates", hostile_rows), ("LLM faults", llm_rows),
-                        ("process kills", kill_rows)):
+                        ("hostile candidates", hostile_rows),
+                        ("user modes", lambda: mode_runs(tuple(args.mode_checks.split(",")))),
+                        ("LLM faults", llm_rows), ("process kills", kill_rows)):
         part_start = time.perf_counter()
         rows = build()
         parts.append(rows)
-        print(f"{name}: {_count(rows)} held in {time.perf_counter() - part_start:.0f} s",
+        flat = [r for run in rows for r in run.rows] if name == "user modes" else rows
+        print(f"{name}: {_count(flat)} held in {time.perf_counter() - part_start:.0f} s",
               file=sys.stderr)
     text = render(*parts, wall=time.perf_counter() - start)
     if args.out == "-":
@@ -373,7 +470,9 @@ def main() -> None:
 
         write_text_atomic(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
-    if not all(r.ok for rows in parts for r in rows):
+    flat = [r for i, rows in enumerate(parts)
+            for r in ([x for run in rows for x in run.rows] if i == 2 else rows)]
+    if not all(r.ok for r in flat):
         sys.exit(1)
 
 

@@ -202,7 +202,20 @@ CASES: list[Case] = [
           "not a tapq benchmark database"),
     _case("bench-info-other-sqlite", "bench info other.db", "an SQLite file of another "
           "program (left unmodified)", "not a tapq benchmark database"),
+    # --- bench remeasure: refused before anything is measured or written --------------------
+    _case("bench-remeasure-limit-0", "bench remeasure bench_copy.db --limit 0",
+          "zero configurations to remeasure", "--limit must be at least 1"),
+    _case("bench-remeasure-text-file", "bench remeasure text.db", "a text file named .db",
+          "not a tapq benchmark database"),
+    _case("bench-remeasure-other-sqlite", "bench remeasure other.db", "an SQLite file of "
+          "another program (left unmodified)", "not a tapq benchmark database"),
     # --- proxy ------------------------------------------------------------------------------
+    _case("proxy-stats-unknown-statistic", "proxy stats --model digits-cnn --stats hessian",
+          "a statistic that does not exist", "unknown statistic hessian"),
+    _case("proxy-stats-zero-images", "proxy stats --model digits-cnn --stats-n 0",
+          "statistics on no images", "--stats-n must be at least 1"),
+    _case("quantize-photos-bad-norm", "quantize --model digits-cnn --bits 4 --data "
+          "photos?norm=zzz", "an unknown photos normalisation", "norm=zzz"),
     _case("proxy-list-extra-argument", "proxy list hawq_v2",
           "an argument proxy list does not take (argparse)", "unrecognized arguments"),
     _case("proxy-eval-not-utf8", "proxy eval --proxy latin1.py", "a proxy file in Latin-1",

@@ -129,3 +129,19 @@ def test_the_main_job_without_discovery(tmp_path):
     fitness = {row["proxy"]: row["spearman_iso"] for row in demo["proxies"]}
     assert len(fitness) == 9 and fitness["fisher"] > fitness["size"] + 0.3
     assert demo["discovery"] is None and not (tmp_path / "demo").exists()
+
+
+def test_proxy_stats_takes_the_cost_flags_and_reports_the_trace_error(tmp_path):
+    import os
+
+    env = {**os.environ, "TAPQ_CACHE": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "tapq.cli", "proxy", "stats", "--model",
+                             "digits-cnn", "--stats-n", "16", "--hutchinson-probes", "3",
+                             "--stats", "grad,hessian_trace", "--json"],
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["images"] == 16 and report["hutchinson_probes"] == 3
+    assert report["statistics"] == ["grad", "hessian_trace"]
+    assert "hessian_eig" in report["skipped"] and 0 < report["hessian_trace_rse"] < 10
+    assert all(layer["hessian_trace_se"] > 0 for layer in report["layers"])

@@ -18,7 +18,7 @@ PACKAGE = Path(tapq.__file__).parent
 # Lowest first. A module may import its own unit and any unit of a lower stage.
 STAGES = [
     {"errors", "device", "outputs", "progress", "user_code", "cache", "correlation",
-     "executors"},                           # utilities, below every stage
+     "intervals", "executors"},                           # utilities, below every stage
     {"data"},
     {"evaluate"},                            # accuracy of a model on a split
     {"models"},

@@ -6,8 +6,8 @@
    baseline proxy ranks it.
 3. Discover proxies with the embedded LLM for a few generations (offline, resumable:
    running the demo again continues or reuses the run in its folder).
-4. The final check: the best discovered proxy against every baseline on the validation
-   split, then allocation at the default budget with it and with the best human proxy,
+4. The final check: the best novel proxy (never a copy of a seed) against every
+   baseline on the validation split, then allocation at the default budget with it and with the best human proxy,
    each measured by PTQ beside uniform precision and the benchmark oracle.
 5. The HTML report of it all (``tapq-demo/report.html``).
 """

@@ -35,7 +35,13 @@ def test_build_stores_samples_repeats_and_layer_sensitivity(bench):
     store = BenchStore(bench)
     info = bench_info(store)
     assert info["complete"] and info["measured"] == 60 and info["configs"] == 60
-    assert info["search"] == 48 and info["val"] == 12
+    assert info["search"] + info["select"] + info["test"] == 60 and info["target"] == "accuracy"
+    assert 22 <= info["search"] <= 32 and 5 <= info["select"] <= 13 and 19 <= info["test"] <= 29
+    first = store.results(0)
+    # every target and its two halves is stored: accuracy, KL to FP, agreement with FP
+    assert all(0 <= r.agreement <= 1 and r.kl >= 0 for r in first)
+    assert set(store.halves("agreement", 0)) == {r.config_id for r in first}
+    assert min(r.agreement for r in first) < 1  # 2-bit configurations change predictions
     assert info["layer_configs"] == info["layer_measured"] == 5 * 4
     assert 0.1 <= info["accuracy_min"] < info["accuracy_max"] <= 1.0
     meta = store.meta()

@@ -47,7 +47,7 @@ BAD = {
 
 # The status each bad answer must end in, and a word its recorded reason must contain.
 EXPECTED = {"syntax": ("rejected", "syntax"), "raises": ("error", "ZeroDivisionError"),
-            "loops": ("timeout", "time"), "memory": ("memory", "memory"),
+            "loops": ("timeout", "limit"), "memory": ("memory", "memory"),
             "os": ("rejected", "os"), "socket": ("rejected", "socket"),
             "subprocess": ("rejected", "subprocess"), "no_code": ("no-code", "sensitivity")}
 

@@ -28,7 +28,8 @@ def test_the_resume_key_covers_what_changes_scores_and_nothing_else():
     assert {k: key[k] for k in STORED_BEFORE_GROUPING} == STORED_BEFORE_GROUPING
     assert set(key) - set(STORED_BEFORE_GROUPING) == {
         "controller_beta", "controller_lr", "controller_steps", "controller_floor",
-        "controller_margin"}
+        "controller_margin", "controller_reward", "prompts", "seeds", "search"}
+    assert key["search"] == "llm"  # a run stored before the choice existed was an LLM run
     moved = DiscoverConfig(llm=LLMConfig(base_url="http://x", threads=3),
                            search=SearchConfig(generations=9),
                            execution=ExecutionConfig(workers=4, device="cuda"))
@@ -56,3 +57,21 @@ def test_controller_settings_are_checked():
         ControllerConfig(beta=float("nan"))
     with pytest.raises(ValueError, match="floor within"):
         ControllerConfig(floor=1.5)
+
+
+def test_a_legacy_run_continues_as_it_was_asked_and_a_new_one_with_the_new_defaults(tmp_path):
+    """Settings whose default changed (teaching prompts, seeds, improvement credit, lr)
+    keep the stored run's way when left at their defaults; explicit values still count."""
+    legacy = DiscoverConfig().settled({**STORED_BEFORE_GROUPING, "controller_lr": 1.0})
+    assert legacy.search.prompts == "plain" and legacy.search.seeds is False
+    assert legacy.search.controller.reward == "fitness"
+    assert legacy.search.controller.lr == 1.0
+    assert DiscoverConfig().settled(None) == DiscoverConfig()
+    fresh = DiscoverConfig().settled(DiscoverConfig().resume_key())
+    assert fresh == DiscoverConfig()
+    assert fresh.search.prompts == "teach" and fresh.search.seeds is True
+    store = _started_run(tmp_path / "run.db", STORED_BEFORE_GROUPING)
+    try:
+        assert check_resumable(store, DiscoverConfig(out=tmp_path), resume=True)
+    finally:
+        store.close()

@@ -41,10 +41,21 @@ def test_every_kind_of_answer_is_recorded_with_its_reason_and_the_run_finishes(t
         result = discover(_config(tmp_path / "run"), backend=backend, final_check=True)
         asked = len(server.requests)
     store = RunStore(tmp_path / "run" / "run.db")
-    records = store.candidates()
+    records = [r for r in store.candidates() if not r.is_seed]
+    seeds = store.seeds()
     generations = store.generations()
     store.close()
     assert asked == len(records) == len(ORDER) - 2 + 4
+    # every baseline and hint body was scored before the first request, as a seed
+    assert {s.hint for s in seeds} >= {"baseline:fisher", "baseline:hawq_v2", "fisher"}
+    fisher = next(s for s in seeds if s.hint == "baseline:fisher")
+    assert next(s for s in seeds if s.hint == "fisher").copy_of == fisher.id
+    # the scripted 'fisher' answer is the fisher baseline in other words: a copy, never
+    # the best discovered proxy
+    copies = [r for r in records if r.response == GOOD["fisher"]]
+    assert copies and all(r.copy_of == fisher.id or r.duplicate_of for r in copies)
+    best = result.summary.best
+    assert best.novel and best.copy_of is None and best.response != GOOD["fisher"]
     by_slot = {r.slot: r for r in records if r.generation == 0}
     for slot, name in enumerate(ORDER[:len(ORDER) - 2]):
         record = by_slot[slot]
@@ -74,7 +85,7 @@ def test_identical_code_is_evaluated_once(tmp_path):
         discover(_config(tmp_path / "run", generations=1, population=3), backend=backend,
                  final_check=False)
     store = RunStore(tmp_path / "run" / "run.db")
-    records = store.candidates()
+    records = [r for r in store.candidates() if not r.is_seed]
     store.close()
     assert [r.duplicate_of for r in records] == [None, records[0].id, records[0].id]
     assert records[1].eval_seconds == 0 and records[1].fitness == records[0].fitness
@@ -122,13 +133,14 @@ def test_a_run_killed_mid_generation_resumes_to_the_same_population(tmp_path):
         killed.send_signal(signal.SIGKILL)
         killed.wait()
         before = sqlite3.connect(database).execute(
-            "SELECT id, generation, slot, code_hash FROM candidates").fetchall()
+            "SELECT id, generation, slot, code_hash FROM candidates WHERE generation >= 0"
+        ).fetchall()
         assert 0 < len(before) < 9, "the kill did not land mid-run"
         resumed = subprocess.run(_cli(tmp_path / "killed", server.base_url, "--resume"),
                                  env=env, capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stderr
     after = sqlite3.connect(database).execute(
-        "SELECT id, generation, slot, code_hash FROM candidates").fetchall()
+        "SELECT id, generation, slot, code_hash FROM candidates WHERE generation >= 0").fetchall()
     assert after[:len(before)] == before  # nothing finished was lost or redone
     assert len(after) == 9 and len({(g, s) for _, g, s, _ in after}) == 9
     assert _population(tmp_path / "killed") == _population(tmp_path / "whole")
@@ -146,7 +158,7 @@ def test_a_finished_run_replays_exactly_without_the_llm(tmp_path):
     first, again = RunStore(tmp_path / "first" / "run.db"), RunStore(tmp_path / "again" / "run.db")
     assert [(r.code_hash, r.fitness) for r in first.candidates()] == [
         (r.code_hash, r.fitness) for r in again.candidates()]
-    assert all(r.cached for r in again.candidates())
+    assert all(r.cached for r in again.candidates() if not r.is_seed)
     first.close(), again.close()
 
 
@@ -172,7 +184,7 @@ def test_one_generation_with_the_embedded_model(tmp_path):
                                      search=SearchConfig(generations=1, population=3, seed=1),
                                      limits=LIMITS), final_check=False)
     store = RunStore(tmp_path / "run" / "run.db")
-    records = store.candidates()
+    records = [r for r in store.candidates() if not r.is_seed]
     store.close()
     assert len(records) == 3 and result.llm.startswith("embedded:qwen2.5-coder-0.5b")
     assert all(r.completion_tokens > 0 and r.response for r in records)
@@ -202,7 +214,8 @@ def _outcomes(out: Path) -> list[tuple]:
     store.close()
     slot_of = {r.id: (r.generation, r.slot) for r in records}
     return sorted((r.generation, r.slot, r.code_hash, r.status, r.fitness,
-                   slot_of.get(r.duplicate_of)) for r in records)
+                   slot_of.get(r.duplicate_of), slot_of.get(r.copy_of))
+                  for r in records if not r.is_seed)
 
 
 @pytest.mark.slow
@@ -225,5 +238,5 @@ def test_parallel_evaluation_scores_exactly_what_one_worker_scores(tmp_path, exe
     (serial, serial_population), (parallel, parallel_population) = runs[1], runs[2]
     assert parallel == serial
     assert [p[1:] for p in parallel_population] == [p[1:] for p in serial_population]
-    assert serial[2][-1] == (0, 0), "slot 2 is a copy of slot 0, evaluated once"
+    assert serial[2][-2] == (0, 0), "slot 2 is a copy of slot 0, evaluated once"
     assert serial[3][3] == "error"

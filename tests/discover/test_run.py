@@ -4,7 +4,8 @@ from tapq.proxies.fitness import failed
 
 
 def _fit(name, iso, val=0.6, rho=0.8):
-    return Fitness(name, rho, 0.6, 0.7, -0.4, 0.1, iso, val, val, 1.0)
+    return Fitness(name, rho, 0.6, 0.7, -0.4, 0.1, iso, spearman_select=val,
+                   spearman_iso_select=val, spearman_test=val, spearman_iso_test=val, ms=1.0)
 
 
 def test_a_copy_of_a_baseline_is_named_and_a_new_proxy_is_not():

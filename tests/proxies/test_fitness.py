@@ -2,7 +2,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tapq.proxies.fitness import (config_scores, fitness, iso_budget_spearman, split_metrics)
+from tapq.bench import BenchData
+from tapq.errors import TapqError
+from tapq.proxies.fitness import (config_scores, fitness, iso_budget_spearman, iso_undefined,
+                                  split_metrics)
 
 
 def test_scores_are_a_gather_and_sum():
@@ -48,10 +51,44 @@ def test_size_only_proxy_is_good_overall_but_blind_within_a_band():
     assert abs(metrics["spearman_iso"]) < 0.3
 
 
-def test_validation_split_is_scored_separately():
-    scores = np.arange(20.0)
+def _data(values, split, avg_bits=None, target="accuracy"):
+    n = len(values)
+    return BenchData(layers=["a"], bits=np.zeros((n, 1), int),
+                     avg_bits=np.full(n, 4.0) if avg_bits is None else avg_bits,
+                     split=np.array(split), targets={"accuracy": np.asarray(values, float),
+                                                     "kl": -np.asarray(values, float),
+                                                     "agreement": np.full(n, np.nan)},
+                     target=target, bit_choices=[2, 8])
+
+
+def test_each_split_is_scored_separately():
+    scores = np.arange(30.0)
     accuracy = -scores.copy()
-    accuracy[:10] = scores[:10]  # wrong on the first half only
-    is_val = np.arange(20) < 10
-    result = fitness("p", scores, accuracy, np.full(20, 4.0), is_val, ms=1.0)
-    assert result.spearman == pytest.approx(1.0) and result.spearman_val == pytest.approx(-1.0)
+    accuracy[:10] = scores[:10]  # wrong on the select split only
+    split = ["select"] * 10 + ["search"] * 10 + ["test"] * 10
+    result = fitness("p", scores, _data(accuracy, split), ms=1.0)
+    assert result.spearman == pytest.approx(1.0) and result.spearman_select == pytest.approx(-1.0)
+    assert result.spearman_test == pytest.approx(1.0)
+    assert result.spearman_iso_test == pytest.approx(1.0)
+
+
+def test_kl_is_ranked_lower_is_better():
+    scores = np.arange(20.0)
+    accuracy = -scores  # the most sensitive configuration is the least accurate ...
+    kl = _data(accuracy, ["search"] * 20, target="kl")  # ... and has the largest KL
+    assert fitness("p", scores, kl, 0).spearman == pytest.approx(1.0)
+    assert kl.values.tolist() == accuracy.tolist()
+
+
+def test_a_missing_target_is_a_one_line_error():
+    with pytest.raises(TapqError, match="no agreement .*targets it has: accuracy, kl"):
+        _data(np.arange(10.0), ["search"] * 10).with_target("agreement")
+
+
+def test_undefined_iso_fitness_says_what_and_why():
+    data = _data(np.arange(12.0), ["search"] * 4 + ["test"] * 8,
+                 avg_bits=np.linspace(2, 8, 12))
+    why = iso_undefined(data)
+    assert "no 0.5-bit average-bit band of the search split has the 8" in why
+    assert "(4 configurations in all)" in why
+    assert iso_undefined(_data(np.arange(12.0), ["search"] * 12)) is None

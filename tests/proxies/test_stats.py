@@ -10,6 +10,7 @@ from tapq.errors import TapqError
 from tapq.models import model_hash
 from tapq.proxies import collect_stats, collect_stats_cached
 from tapq.proxies import stats as stats_module
+from tapq.proxies import stats_cache
 from tapq.quant import PTQEngine, find_quantizable_layers, fold_batchnorm, measure_costs
 from tapq.quant.bit_config import uniform_config
 
@@ -144,7 +145,7 @@ def test_same_seed_gives_identical_stats_and_another_seed_other_estimates(digits
 def test_cache_returns_equal_stats_from_memory_and_from_disk(digits_model, batch, tmp_path,
                                                              monkeypatch):
     monkeypatch.setenv("TAPQ_CACHE", str(tmp_path))
-    monkeypatch.setattr(stats_module, "_MEMORY", {})
+    monkeypatch.setattr(stats_cache, "_MEMORY", {})
     computed = collect_stats_cached(digits_model, *batch, **FAST)
     files = list((tmp_path / "stats").glob("*.pt"))
     assert len(files) == 1
@@ -154,7 +155,7 @@ def test_cache_returns_equal_stats_from_memory_and_from_disk(digits_model, batch
 
     monkeypatch.setattr(stats_module, "collect_stats", fail)
     assert collect_stats_cached(digits_model, *batch, **FAST)[0] is computed[0]  # memory
-    monkeypatch.setattr(stats_module, "_MEMORY", {})
+    monkeypatch.setattr(stats_cache, "_MEMORY", {})
     loaded = collect_stats_cached(digits_model, *batch, **FAST)  # disk
     assert loaded == computed and loaded[0] is not computed[0]
     assert torch.equal(loaded[1].quant(3), computed[1].quant(3))
@@ -165,13 +166,13 @@ def test_cache_returns_equal_stats_from_memory_and_from_disk(digits_model, batch
 
 def test_unreadable_cache_file_is_recomputed(digits_model, batch, tmp_path, monkeypatch):
     monkeypatch.setenv("TAPQ_CACHE", str(tmp_path))
-    monkeypatch.setattr(stats_module, "_MEMORY", {})
-    key = stats_module.stats_key(digits_model, *batch, **FAST)
+    monkeypatch.setattr(stats_cache, "_MEMORY", {})
+    key = stats_cache.stats_key(digits_model, *batch, **FAST)
     (tmp_path / "stats").mkdir()
     (tmp_path / "stats" / f"{key}.pt").write_bytes(b"not a torch file")
     stats = collect_stats_cached(digits_model, *batch, **FAST)
     assert [s.name for s in stats] == [i.name for i in find_quantizable_layers(digits_model)]
-    monkeypatch.setattr(stats_module, "_MEMORY", {})
+    monkeypatch.setattr(stats_cache, "_MEMORY", {})
     assert collect_stats_cached(digits_model, *batch, **FAST) == stats
 
 

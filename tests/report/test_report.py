@@ -96,6 +96,8 @@ def test_run_report_renders_every_figure_without_errors(run_dir, tmp_path):
     assert text.count("data:image/png;base64,") == len(names)
     assert "Leaderboard" in text and "<pre" in text and "sensitivity</span>" in text
     assert "openai:fake" in text  # the run's metadata names its LLM
+    # seeds and copies are marked as such; the best proxy shown is a novel one
+    assert "copy of #" in text and "The best novel proxy" in text
     result = _render(report.html, chromium(), tmp_path)
     assert result["images"] == len(names) and result["broken"] == []
     assert result["errors"] == [] and result["console_errors"] == []
@@ -120,3 +122,17 @@ def test_report_cli_errors_are_one_line(tmp_path):
         done = subprocess.run([sys.executable, "-m", "tapq.cli", *argv], capture_output=True,
                               text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_a_run_without_a_valid_candidate_still_renders(tmp_path):
+    out = tmp_path / "failed_run"
+    with FakeOpenAI(in_order(["raises", "syntax", "no_code"])) as server:
+        result = discover(DiscoverConfig(
+            bench=DEFAULT_BENCH, out=out, llm=LLMConfig(spec="openai:fake"),
+            search=SearchConfig(generations=1, population=3, seed=1),
+            limits=SandboxLimits(wall_seconds=10, cpu_seconds=6)),
+            backend=OpenAIBackend("fake", base_url=server.base_url), final_check=False)
+    assert result.best_proxy is None and result.summary.valid == 0
+    report = write_report(run=out, budgets=(3.0,), sweep_ptq="rtn")
+    text = report.html.read_text()
+    assert "no valid discovered proxy" in text and "Leaderboard" in text

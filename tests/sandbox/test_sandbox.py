@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from tapq.sandbox import runner as sandbox
+from tapq.sandbox.boundary import worker_env
 from tapq.sandbox import (Sandbox, SandboxLimits, sandboxed_proxy_table,
                                    save_stats_for_sandbox, screen)
 from tapq.errors import TapqError
@@ -149,14 +150,18 @@ def test_the_corpus_is_large_and_every_program_says_what_it_expects():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("path", HOSTILE, ids=[p.stem for p in HOSTILE])
-def test_hostile_candidate_is_contained(path, box, stats_file, secret_env):
+def test_hostile_candidate_is_contained(path, box, stats_file, secret_env, tmp_path,
+                                        monkeypatch):
+    # a private temporary folder: other processes' sandboxes in the shared /tmp would
+    # look like scratch folders left behind
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     code = path.read_text()
     expected, what = HEADER.match(code.splitlines()[0]).groups()
     for canary in CANARIES:
         canary.unlink(missing_ok=True)
     cwd, environ = os.getcwd(), dict(os.environ)
     digest = hashlib.sha256(stats_file.read_bytes()).hexdigest()
-    scratch_before = set(Path(tempfile.gettempdir()).glob("tapq-scratch-*"))
+    scratch_before = set(tmp_path.glob("tapq-scratch-*"))
 
     start = time.monotonic()
     result = box.table(code)
@@ -172,7 +177,7 @@ def test_hostile_candidate_is_contained(path, box, stats_file, secret_env):
     assert os.getcwd() == cwd and dict(os.environ) == environ
     assert hashlib.sha256(stats_file.read_bytes()).hexdigest() == digest
     assert not any(canary.exists() for canary in CANARIES)
-    assert set(Path(tempfile.gettempdir()).glob("tapq-scratch-*")) <= scratch_before
+    assert set(tmp_path.glob("tapq-scratch-*")) <= scratch_before
 
 
 # --- limits and reasons -------------------------------------------------------------
@@ -184,9 +189,10 @@ def test_reasons_name_the_line_of_the_candidate(box):
     assert "at 2 bits" in result.error
 
 
-def test_cpu_limit_names_the_running_line(box):
+def test_cpu_limit_names_the_running_line(stats_file):
     code = "def sensitivity(layer, bits):\n    x = 0\n    while True:\n        x += 1\n"
-    result = box.table(code)
+    # a generous wall clock: on a loaded machine 3 CPU-seconds may take longer than 5 s
+    result = Sandbox(stats_file, BITS, SandboxLimits(wall_seconds=120, cpu_seconds=2)).table(code)
     assert result.status == "timeout" and "CPU" in result.error
     assert re.search(r"line [34]", result.error)
 
@@ -206,7 +212,9 @@ def test_a_candidate_that_swallows_the_cpu_limit_is_killed(stats_file):
     limits = SandboxLimits(wall_seconds=60, cpu_seconds=1)
     result = Sandbox(stats_file, BITS, limits).table(code)
     assert result.status == "timeout" and "CPU time limit of 1 s" in result.error
-    assert result.seconds <= result.startup_seconds + 1 + 3 + MARGIN  # + RLIMIT_CPU rounding
+    # killed by the CPU limits, not the 60 s wall clock (on a loaded machine a CPU-second
+    # can take several wall seconds, so no tighter wall bound holds everywhere)
+    assert result.seconds < result.startup_seconds + 60
 
 
 def test_printed_output_is_quoted_in_errors_but_capped(stats_file):
@@ -231,6 +239,11 @@ def test_printed_output_is_quoted_in_errors_but_capped(stats_file):
     ("def sensitivity(l, b):\n    return __import__('os')\n", "name '__import__'"),
     ("def sensitivity(l, b):\n    return 1.0\nclass A:\n    pass\n", "class definitions"),
     ("async def sensitivity(l, b):\n    return 1.0\n", "async"),
+    # class patterns read attributes with no ast.Attribute node (dunders included)
+    ("def sensitivity(l, b):\n    match l:\n        case float(__class__=c):\n"
+     "            return 1.0\n    return 0.0\n", "line 3: class patterns"),
+    ("def sensitivity(l, b):\n    match l:\n        case float(x):\n            return x\n"
+     "    return 0.0\n", "use isinstance()"),
     ("def sensitivity(l):\n    return 1.0\n", "two arguments"),
     ("def sensitivity(l, b, *, k):\n    return 1.0\n", "keyword-only"),
     ("def f(l, b):\n    return 1.0\n", "must define a top-level function sensitivity"),
@@ -264,6 +277,10 @@ def test_screen_lists_several_problems_first_line_first():
     "def sensitivity(layer, bits, scale=1.0):\n    input = layer.act_in\n"
     "    return float(input.abs().mean()) * scale\n",
     "def sensitivity(*args):\n    return 1.0\n",
+    # value, sequence and mapping patterns read no attributes
+    "def sensitivity(layer, bits):\n    match bits:\n        case 2 | 3:\n            return 2.0\n"
+    "        case [a, *rest]:\n            return 1.0\n        case {'k': v}:\n"
+    "            return 0.5\n    return 0.0\n",
 ])
 def test_screen_accepts_ordinary_proxies(code):
     assert screen(code) is None
@@ -271,57 +288,15 @@ def test_screen_accepts_ordinary_proxies(code):
 
 # --- the worker's process-level backstop --------------------------------------------
 def test_worker_environment_is_built_from_nothing(secret_env, tmp_path):
-    env = sandbox._worker_env(tmp_path)
+    env = worker_env(tmp_path)
     assert SECRET not in json.dumps(env)
     assert not any(re.search("KEY|TOKEN|SECRET|OPENAI", name) for name in env)
     assert env["OMP_NUM_THREADS"] == "1" and env["HOME"] == str(tmp_path)
 
 
-BACKSTOP = '''
-import importlib.util, json, os, socket, sys
-spec = importlib.util.spec_from_file_location("worker", sys.argv[1])
-worker = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(worker)
-isolation = worker._isolate()
-worker.lock_down({"cpu_seconds": 5, "memory_mb": 256, "file_size_mb": 1, "output_kb": 1})
-def attempt(action):
-    try:
-        action()
-        return "allowed"
-    except Exception as error:  # e.g. LookupError: the idna codec can no longer be imported
-        return type(error).__name__
-def fork():
-    if os.fork() == 0:
-        os._exit(0)
-def write():
-    with open("/tmp/tapq-hostile-pwned", "w") as f:
-        f.write("pwned")
-result = {"isolation": isolation, "uid": os.getuid(), "fork": attempt(fork),
-          "write": attempt(write),
-          "connect": attempt(lambda: socket.socket().connect(("1.1.1.1", 53))),
-          "parent_environ": attempt(lambda: open(f"/proc/{os.getppid()}/environ", "rb").read())}
-print(json.dumps(result), file=sys.__stdout__)
-'''
-
-
-def test_locked_down_worker_cannot_fork_connect_write_or_read_our_environment(secret_env):
-    canary = Path("/tmp/tapq-hostile-pwned")
-    canary.unlink(missing_ok=True)
-    run = subprocess.run([sys.executable, "-c", BACKSTOP, str(sandbox.WORKER)],
-                         capture_output=True, text=True, timeout=60)
-    result = json.loads(run.stdout)
-    assert result["fork"] != "allowed"
-    assert not canary.exists()
-    if os.geteuid() != 0:
-        pytest.skip("privilege drop and namespaces need root; fork limit checked")
-    assert result["uid"] == sandbox.NOBODY
-    assert result["parent_environ"] != "allowed"
-    if "network" in result["isolation"]:
-        assert result["connect"] != "allowed"
-
-
 # --- the parent survives any worker -------------------------------------------------
-READY = 'os.write(fd, b\'{"ready": true, "layers": 5, "cpu_limit": 99}\\n\')\n'
+READY = ('os.write(fd, b\'{"ready": true, "layers": 5, "cpu_limit": 99, "isolation": '
+         '{"mechanisms": [], "missing": {}}}\\n\')\n')
 FAKE_WORKERS = {
     "garbage_before_ready": ("os.write(fd, b'\\x00\\xffgarbage\\n')\n", "before running"),
     "dies_before_ready": ("os.kill(os.getpid(), signal.SIGSEGV)\n", "SIGSEGV"),
@@ -346,6 +321,7 @@ def test_parent_survives_a_misbehaving_worker(name, stats_file, tmp_path, monkey
     fake = tmp_path / "fake_worker.py"
     fake.write_text("import json, os, signal, sys, time\nfd = int(sys.argv[1])\n" + body)
     monkeypatch.setattr(sandbox, "WORKER", fake)
+    monkeypatch.setenv("TAPQ_ALLOW_UNISOLATED", "1")  # the fake worker has no boundary
     limits = SandboxLimits(wall_seconds=2, startup_seconds=2)
     start = time.monotonic()
     result = Sandbox(stats_file, BITS, limits).table(GOOD)
@@ -362,6 +338,7 @@ def test_the_whole_process_group_is_killed(stats_file, tmp_path, monkeypatch):
                     "child = os.fork()\nif child == 0:\n    time.sleep(60)\n"
                     f"open({str(tmp_path / 'child')!r}, 'w').write(str(child))\nos._exit(0)\n")
     monkeypatch.setattr(sandbox, "WORKER", fake)
+    monkeypatch.setenv("TAPQ_ALLOW_UNISOLATED", "1")  # the fake worker has no boundary
     result = Sandbox(stats_file, BITS, SandboxLimits(wall_seconds=2)).table(GOOD)
     assert result.status == "timeout" and "wall-clock" in result.error
     child = Path(f"/proc/{int((tmp_path / 'child').read_text())}/stat")

@@ -25,7 +25,7 @@ from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
 from tapq.models import BUILTIN_MODELS, load_model
 from tapq.progress import track
-from tapq.proxies import load_proxy, model_stats, table_of
+from tapq.proxies import StatsConfig, load_proxy, model_stats, table_of
 from tapq.quant import (BitConfig, ModelCosts, PTQSettings, QATConfig, finetune_qat,
                         uniform_config)
 
@@ -77,7 +77,8 @@ def oracle_config(bench: str, layers: list[str], costs: ModelCosts,
     store = _open_bench_of(bench, layers)
     try:
         meta = store.meta()
-        accuracy = {r.config_id: r.accuracy for r in store.results(meta["calib_seeds"][0])}
+        accuracy = {r.config_id: r.accuracy for r in store.results(meta["calib_seeds"][0])
+                    if r.accuracy is not None}  # an imported ground truth may lack it
         rows = [c for c in store.configs("sample") if c.id in accuracy]
     finally:
         store.close()
@@ -107,19 +108,24 @@ class Comparer:
                  settings: PTQSettings | None = None, pinned: dict[str, int] | None = None,
                  tied: Sequence[Sequence[str]] = (), bench: str | None = None,
                  qat_epochs: int = 0, model_spec: str = "", device: DeviceLike = None,
-                 pin_first_last: int | None = None) -> None:
+                 pin_first_last: int | None = None,
+                 stats_config: StatsConfig | None = None) -> None:
         """`pinned` holds layers at given bits; `pin_first_last` adds the first and last
-        layer at that many bits; `tied` groups layers that share a bit-width."""
+        layer at that many bits; `tied` groups layers that share a bit-width;
+        `stats_config` sets what the proxies' statistics cost (default by model size)."""
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
         self.tied, self.bench = tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
+        if qat_epochs and not data.labelled:
+            raise TapqError(f"QAT fine-tuning trains on labels and {data.name} has none; "
+                            "drop --finetune (label-free data is judged by agreement)")
         loaded = [load_proxy(p) for p in proxies]
         self.measurer = Measurer(model, data, settings, device)
         self.pinned = {**first_last_pins(self.measurer.layer_names, self.bits, pin_first_last),
                        **(pinned or {})}
         if bench:  # the oracle row comes last: check its benchmark before any work
             _open_bench_of(bench, self.measurer.layer_names).close()
-        stats = model_stats(model, data, device) if loaded else []
+        stats = model_stats(model, data, device, stats_config) if loaded else []
         self.tables: dict[str, np.ndarray] = {}
         for name, proxy in loaded:
             try:
@@ -138,6 +144,9 @@ class Comparer:
         finally:
             store.close()
         spec = meta["spec"]
+        if spec["ptq"] == "imported" and ptq is None:
+            raise TapqError(f"{bench} is an imported ground truth: it has no PTQ of its own "
+                            "to measure allocations with; give --ptq rtn or adaround")
         return cls(load_model(spec["model"], spec["weights"]), load_data(meta["data"]),
                    proxies, bits=spec["bits"], a_bits=spec["a_bits"],
                    settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),

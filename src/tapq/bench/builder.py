@@ -6,14 +6,21 @@ cluster (see tapq.executors) -- and commits each result as it arrives. Killing i
 only the measurements in flight; running it again with the same settings finishes the
 job. What is measured:
 - ``sample`` configurations: per-layer weight bits stratified over average bits,
-  activations at ``a_bits``, split into a search and a validation split;
+  activations at ``a_bits``, split into search / select / test (balanced within every
+  average-bit band, see ground_truth.py), each measured for accuracy, KL to and top-1
+  agreement with the full-precision model (whole evaluation split and its two halves);
 - the first ``repeat`` samples again under calibration seed ``seed + 1``: the noise
   ceiling is the Spearman correlation between the two measurements;
 - ``layer`` configurations: one layer at each bit-width, all others at full precision.
+Every measurement also stores each target on the even and the odd evaluation examples
+(the same PTQ and evaluation, split afterwards): the independent halves reliability
+and the proxy ceiling are computed from (tapq.bench.reliability).
 """
 from __future__ import annotations
 
 import json
+import logging
+import math
 import time
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -22,9 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tapq.bench.ground_truth import SPLITS, DEFAULT_SHARES, assign_splits, check_target
 from tapq.bench.sampling import average_bits, sample_configs
-from tapq.bench.store import BenchStore, ConfigRow, ResultRow
-from tapq.data import DataSpec, DatasetSplits, load_data
+from tapq.bench.store import HALF_TARGETS, BenchStore, ConfigRow, ResultRow
+from tapq.correlation import BAND_WIDTH, MIN_BAND, budget_bands
+from tapq.data import DataSpec, DatasetSplits, Split, load_data
 from tapq.device import DeviceLike, resolve_device
 from tapq.errors import TapqError
 from tapq.evaluate import evaluate
@@ -33,6 +42,8 @@ from tapq.models import check_fits, default_data_for, load_model, model_hash
 from tapq.outputs import check_output_file
 from tapq.progress import track
 from tapq.quant import BitConfig, PTQEngine, PTQSettings, check_bits, measure_costs
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,9 @@ class BenchSpec:
         calib_size: calibration images per PTQ.
         seed: sampling seed and first calibration seed.
         repeat: sampled configurations measured again with calibration seed ``seed + 1``.
-        val_every: every n-th sampled configuration goes to the validation split.
+        splits: shares of the search, select and test splits.
+        target: the primary target proxies are ranked against (``accuracy``, ``kl`` or
+            ``agreement``; every one is measured).
         layer_sensitivity: also measure every layer alone at every bit-width.
     """
 
@@ -63,7 +76,8 @@ class BenchSpec:
     calib_size: int = 256
     seed: int = 0
     repeat: int = 120
-    val_every: int = 5
+    splits: tuple[float, float, float] = DEFAULT_SHARES
+    target: str = "accuracy"
     layer_sensitivity: bool = True
 
     def ptq_settings(self, calib_seed: int) -> PTQSettings:
@@ -76,10 +90,13 @@ def _check(spec: BenchSpec) -> str:
     for bits in (*spec.bits, spec.a_bits):
         check_bits(bits)
     for flag, value, least in (("--configs", spec.configs, 1), ("--repeat", spec.repeat, 0),
-                               ("--calib-size", spec.calib_size, 1), ("--seed", spec.seed, 0),
-                               ("val_every (a validation share below 1/2)", spec.val_every, 2)):
+                               ("--calib-size", spec.calib_size, 1), ("--seed", spec.seed, 0)):
         if value < least:
             raise TapqError(f"{flag} must be at least {least}, not {value}")
+    check_target(spec.target)
+    if len(spec.splits) != 3 or min(spec.splits) <= 0:
+        raise TapqError(f"--splits needs three positive shares (search, select, test), "
+                        f"not {','.join(map(str, spec.splits))}")
     data = spec.data or default_data_for(spec.model)
     if data is None:
         raise TapqError(f"--data is required for user model {spec.model!r}")
@@ -109,21 +126,43 @@ def _engine(calib_seed: int) -> tuple[PTQEngine, DatasetSplits, torch.Tensor]:
         model = load_model(_spec.model, _spec.weights)
         data = load_data(_spec.data)
         engine = PTQEngine(model, data.calib, _spec.ptq_settings(calib_seed), _device)
-        fp_log_probs = torch.log_softmax(evaluate(engine.fp_model, data.eval).logits, 1)
-        _engines[calib_seed] = (engine, data, fp_log_probs)
+        fp_logits = evaluate(engine.fp_model, data.eval).logits
+        _engines[calib_seed] = (engine, data, fp_logits)
     return _engines[calib_seed]
 
 
 def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     start = time.perf_counter()
-    engine, data, fp_log_probs = _engine(calib_seed)
-    result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval)
-    log_probs = torch.log_softmax(result.logits, 1)
-    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1).mean().item()
-    correct = (result.logits.argmax(1) == data.eval.y).float()
-    return ResultRow(config.id, calib_seed, result.accuracy, result.loss, kl,
-                     correct[0::2].mean().item(), correct[1::2].mean().item(),
-                     time.perf_counter() - start)
+    engine, data, fp_logits = _engine(calib_seed)
+    result = evaluate(engine.quantize(BitConfig(config.w_bits, config.a_bits)), data.eval,
+                      reference=fp_logits)
+    per_example = per_example_targets(result.logits, data.eval, fp_logits)
+    # The accuracy column holds the data's target: agreement with full precision for
+    # label-free data (the benchmark's meta says which).
+    correct = per_example["accuracy"]
+    return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss,
+                     per_example["kl"].mean().item(), correct[0::2].mean().item(),
+                     correct[1::2].mean().item(), time.perf_counter() - start,
+                     agreement=per_example["agreement"].mean().item(),
+                     halves={t: (per_example[t][0::2].mean().item(),
+                                 per_example[t][1::2].mean().item()) for t in HALF_TARGETS})
+
+
+def per_example_targets(logits: torch.Tensor, split: Split, fp_logits: torch.Tensor
+                        ) -> dict[str, torch.Tensor]:
+    """Each target per evaluation example, so that any subset's value is a mean: accuracy
+    (top-1 correct; without labels, agreement), loss (cross-entropy; without labels, KL),
+    KL to the full-precision outputs and agreement with the full-precision top-1. The even
+    and odd examples are the two disjoint halves split-half reliability correlates."""
+    fp_log_probs = torch.log_softmax(fp_logits, 1)
+    log_probs = torch.log_softmax(logits, 1)
+    kl = (fp_log_probs.exp() * (fp_log_probs - log_probs)).sum(1)
+    agreement = (logits.argmax(1) == fp_logits.argmax(1)).float()
+    if not split.labelled:
+        return {"accuracy": agreement, "loss": kl, "kl": kl, "agreement": agreement}
+    return {"accuracy": (logits.argmax(1) == split.y).float(),
+            "loss": torch.nn.functional.cross_entropy(logits, split.y, reduction="none"),
+            "kl": kl, "agreement": agreement}
 
 
 def _measure_job(spec: BenchSpec, job: tuple[ConfigRow, int], device: str = "cpu"
@@ -146,12 +185,12 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     params = np.array([costs.layers[n].num_params for n in names])
     bits = sample_configs(list(params), list(spec.bits), spec.configs, spec.seed)
     avg = average_bits(bits, params)
+    splits = assign_splits(avg, spec.splits)
     rows = []
     for i, (row, avg_bits) in enumerate(zip(bits, avg)):
         config = BitConfig(dict(zip(names, map(int, row))), dict.fromkeys(names, spec.a_bits))
-        rows.append(ConfigRow(i, "sample", "val" if i % spec.val_every == 0 else "search",
-                              config.w, config.a, float(avg_bits), costs.size_mb(config),
-                              costs.bitops(config)))
+        rows.append(ConfigRow(i, "sample", splits[i], config.w, config.a, float(avg_bits),
+                              costs.size_mb(config), costs.bitops(config)))
     if spec.layer_sensitivity:
         for name in names:
             for b in spec.bits:
@@ -162,7 +201,11 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     meta = {"spec": asdict(spec),
             "data": spec.data, "model_hash": model_hash(model), "layers": names,
             "num_params": params.tolist(), "macs": [costs.layers[n].macs for n in names],
-            "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy,
+            # fp_accuracy is the target's full-precision value: 1 for agreement.
+            "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
+            if data.labelled else 1.0,
+            # label-free data: the accuracy columns hold agreement with full precision
+            "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),
@@ -195,6 +238,7 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
     _check_resumable(out, {"spec": asdict(spec)})
     rows, meta = _plan(spec)
     _check_resumable(out, meta)
+    warn_small(rows, spec.splits)
     store = BenchStore(out, create=True)
     old = store.meta()
     store.set_meta({**meta, "started": old.get("started", time.time()),
@@ -216,6 +260,30 @@ def build_bench(spec: BenchSpec, out: str | Path, workers: int = 1,
             runner.close()
     store.set_meta({"finished": time.time()})
     return store
+
+
+def warn_small(rows: list[ConfigRow], shares: tuple[float, ...]) -> None:
+    """Warn (before anything is measured) when a split has no average-bit band with
+    MIN_BAND configurations: iso-budget rho is undefined there, so discovery would refuse
+    the benchmark (search) or nothing could be reported (select, test)."""
+    samples = [r for r in rows if r.kind == "sample"]
+    avg = np.array([r.avg_bits for r in samples])
+    if not len(avg):
+        return
+    bands = int(budget_bands(avg).max()) + 1
+    short = []
+    for name, share in zip(SPLITS, np.asarray(shares) / sum(shares)):
+        members = avg[[r.split == name for r in samples]]
+        counts = np.unique(budget_bands(members), return_counts=True)[1] if len(members) else []
+        if not any(c >= MIN_BAND for c in counts):
+            short.append((name, share))
+    if short:
+        needed = max(math.ceil(MIN_BAND * bands / share) for _, share in short)
+        _log.warning(f"tapq: warning: no {BAND_WIDTH}-bit band of the "
+                     f"{' / '.join(n for n, _ in short)} split will have {MIN_BAND} "
+                     f"configurations, so iso-budget rho is undefined there "
+                     f"({'discover refuses such a benchmark; ' if short[0][0] == 'search' else ''}"
+                     f"about {needed} configurations (--configs) over its {bands} bands would do)")
 
 
 def _check_resumable(out: str | Path, meta: dict) -> None:

@@ -5,11 +5,17 @@ Tables:
   full-precision accuracy, split sizes).
 - ``configs``: every configuration to measure, written before any measurement so a
   resumed build measures exactly the same ones. ``kind`` is ``sample`` (the benchmark
-  proper, with ``split`` search or val) or ``layer`` (one layer at ``layer_bits``, all
+  proper, with ``split`` search, select or test -- ``val`` in benchmarks built before
+  the three splits, see analysis.py) or ``layer`` (one layer at ``layer_bits``, all
   others at full precision: per-layer sensitivity).
 - ``results``: one row per (config, calibration seed), committed as it is measured:
-  accuracy, loss, KL divergence to the full-precision outputs, and accuracy on the two
-  halves of the evaluation split (even / odd examples) for split-half reliability.
+  accuracy, loss, KL divergence to the full-precision outputs, top-1 agreement with the
+  full-precision model (files from before agreement lack the column: None), and accuracy
+  on the two halves of the evaluation split (even / odd examples).
+- ``halves``: the other targets (``HALF_TARGETS``: loss, KL, agreement with the
+  full-precision top-1) on the even and odd halves, one row per (config, seed, target).
+  A build writes them with each result (one PTQ, one evaluation, split afterwards);
+  ``tapq bench remeasure`` adds them to benchmarks built before they existed.
 A build killed at any point loses at most the rows in flight; rerunning skips every
 (config, seed) already in ``results``.
 """
@@ -18,7 +24,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.errors import TapqError
@@ -41,15 +47,29 @@ CREATE TABLE IF NOT EXISTS configs (
     layer TEXT, layer_bits INTEGER);
 CREATE TABLE IF NOT EXISTS results (
     config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
-    accuracy REAL NOT NULL, loss REAL NOT NULL, kl REAL NOT NULL,
-    accuracy_even REAL NOT NULL, accuracy_odd REAL NOT NULL, seconds REAL NOT NULL,
+    accuracy REAL, loss REAL, kl REAL, accuracy_even REAL, accuracy_odd REAL,
+    seconds REAL NOT NULL,
+    agreement REAL,
     PRIMARY KEY (config_id, calib_seed));
+CREATE TABLE IF NOT EXISTS halves (
+    config_id INTEGER NOT NULL REFERENCES configs(id), calib_seed INTEGER NOT NULL,
+    target TEXT NOT NULL, even REAL NOT NULL, odd REAL NOT NULL,
+    PRIMARY KEY (config_id, calib_seed, target));
 CREATE VIEW IF NOT EXISTS layer_sensitivity AS
     SELECT c.layer, c.layer_bits AS bits, r.calib_seed, r.accuracy, r.kl,
            (SELECT CAST(value AS REAL) FROM meta WHERE key = 'fp_accuracy') - r.accuracy
                AS accuracy_drop
     FROM configs c JOIN results r ON r.config_id = c.id WHERE c.kind = 'layer';
 """
+
+# Result columns added after the first benchmarks shipped (nullable; added to an old file
+# only when a build resumes it, never when it is read).
+LATER_COLUMNS = ("agreement",)
+RESULT_COLUMNS = ("config_id", "calib_seed", "accuracy", "loss", "kl", "accuracy_even",
+                  "accuracy_odd", "seconds", *LATER_COLUMNS)
+# Targets whose even / odd halves live in the ``halves`` table; accuracy's halves are the
+# ``accuracy_even`` / ``accuracy_odd`` columns of ``results``.
+HALF_TARGETS = ("loss", "kl", "agreement")
 
 # What a reader needs in ``meta``; a build writes all of it before the first measurement.
 REQUIRED_META = ("spec", "data", "layers", "calib_seeds", "fp_accuracy", "sampled")
@@ -73,16 +93,22 @@ class ConfigRow:
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One measurement of one configuration under one calibration seed."""
+    """One measurement of one configuration under one calibration seed.
+
+    ``halves`` maps a target of ``HALF_TARGETS`` to its (even, odd) half values; it is
+    written with the row and not read back here (see ``BenchStore.halves``).
+    """
 
     config_id: int
     calib_seed: int
-    accuracy: float
-    loss: float
-    kl: float
-    accuracy_even: float
-    accuracy_odd: float
+    accuracy: float | None  # None: not measured (an imported ground truth without it)
+    loss: float | None
+    kl: float | None
+    accuracy_even: float | None
+    accuracy_odd: float | None
     seconds: float
+    agreement: float | None = None
+    halves: dict[str, tuple[float, float]] = field(default_factory=dict, compare=False)
 
 
 class BenchStore:
@@ -105,6 +131,7 @@ class BenchStore:
             self._check(create)
             if create:
                 self.db.executescript(SCHEMA)
+                self._add_later_columns()
         except sqlite3.DatabaseError as error:
             self.db.close()
             raise TapqError(f"{self.path} is not a tapq benchmark database: {error}") from None
@@ -131,6 +158,16 @@ class BenchStore:
                 raise sqlite3.DatabaseError(f"its metadata lacks {', '.join(missing)}; "
                                             "was its build stopped before it began?")
 
+    def _columns(self) -> set[str]:
+        return {row[1] for row in self.db.execute("PRAGMA table_info(results)")}
+
+    def _add_later_columns(self) -> None:
+        """A build resuming a file from before agreement was stored gets its columns."""
+        missing = [c for c in LATER_COLUMNS if c not in self._columns()]
+        with self.db:
+            for column in missing:
+                self.db.execute(f"ALTER TABLE results ADD COLUMN {column} REAL")
+
     def close(self) -> None:
         """Close the connection."""
         self.db.close()
@@ -153,6 +190,12 @@ class BenchStore:
                 [(r.id, r.kind, r.split, json.dumps(r.w_bits), json.dumps(r.a_bits), r.avg_bits,
                   r.size_mb, r.bitops, r.layer, r.layer_bits) for r in rows])
 
+    def set_splits(self, splits: dict[int, str]) -> None:
+        """Re-assign the split of the configurations in `splits` (config id -> split)."""
+        with self.db:
+            self.db.executemany("UPDATE configs SET split = ? WHERE id = ?",
+                                [(s, i) for i, s in splits.items()])
+
     def configs(self, kind: str | None = None) -> list[ConfigRow]:
         """Stored configurations, by id, optionally of one kind."""
         query = "SELECT * FROM configs" + (" WHERE kind = ?" if kind else "") + " ORDER BY id"
@@ -161,17 +204,58 @@ class BenchStore:
 
     def add_result(self, row: ResultRow) -> None:
         """Record one measurement and commit it."""
+        values = [getattr(row, c) for c in RESULT_COLUMNS]
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (row.config_id, row.calib_seed, row.accuracy, row.loss, row.kl,
-                             row.accuracy_even, row.accuracy_odd, row.seconds))
+            self.db.execute(f"INSERT OR REPLACE INTO results ({', '.join(RESULT_COLUMNS)}) "
+                            f"VALUES ({', '.join('?' * len(RESULT_COLUMNS))})", values)
+            self._insert_halves(row)
+
+    def add_halves(self, rows: Iterable[ResultRow]) -> None:
+        """Record the half values of measurements whose results are already stored, and
+        their agreement where the file predates it (``tapq bench remeasure``; open the
+        store with ``create`` so that table and column exist)."""
+        with self.db:
+            for row in rows:
+                self._insert_halves(row)
+                self.db.execute("UPDATE results SET agreement = ? WHERE config_id = ? AND "
+                                "calib_seed = ? AND agreement IS NULL",
+                                (row.agreement, row.config_id, row.calib_seed))
+
+    def _insert_halves(self, row: ResultRow) -> None:
+        self.db.executemany("INSERT OR REPLACE INTO halves VALUES (?, ?, ?, ?, ?)",
+                            [(row.config_id, row.calib_seed, target, even, odd)
+                             for target, (even, odd) in row.halves.items()])
+
+    def halves(self, target: str, calib_seed: int) -> dict[int, tuple[float, float]]:
+        """Config id -> (even, odd) half values of `target` under `calib_seed`, for every
+        configuration whose halves were measured."""
+        if target == "accuracy":
+            query = ("SELECT config_id, accuracy_even, accuracy_odd FROM results "
+                     "WHERE calib_seed = ? AND accuracy_even IS NOT NULL")
+            args: tuple = (calib_seed,)
+        elif target in HALF_TARGETS:
+            if not self._has_table("halves"):  # a benchmark opened read-only, built before
+                return {}
+            query = ("SELECT config_id, even, odd FROM halves "
+                     "WHERE calib_seed = ? AND target = ?")
+            args = (calib_seed, target)
+        else:
+            raise TapqError(f"no half measurements of target {target!r} (known: accuracy, "
+                            f"{', '.join(HALF_TARGETS)})")
+        return {r[0]: (r[1], r[2]) for r in self.db.execute(query, args)}
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                               "name = ?", (name,)).fetchone() is not None
 
     def results(self, calib_seed: int | None = None) -> list[ResultRow]:
         """Stored measurements, optionally for one calibration seed."""
-        query = "SELECT * FROM results" + (" WHERE calib_seed = ?" if calib_seed is not None
-                                           else "") + " ORDER BY config_id, calib_seed"
+        present = [c for c in RESULT_COLUMNS if c in self._columns()]
+        query = (f"SELECT {', '.join(present)} FROM results"
+                 + (" WHERE calib_seed = ?" if calib_seed is not None else "")
+                 + " ORDER BY config_id, calib_seed")
         args = (calib_seed,) if calib_seed is not None else ()
-        return [ResultRow(*r) for r in self.db.execute(query, args)]
+        return [ResultRow(**dict(zip(present, r))) for r in self.db.execute(query, args)]
 
     def done(self) -> set[tuple[int, int]]:
         """(config id, calibration seed) pairs already measured."""

@@ -8,8 +8,20 @@ import json
 from rich.console import Console
 
 from tapq.cli import render
-from tapq.cli.common import (add_budget_args, add_device_arg, add_model_args, bit_list,
-                             load_model_and_data_of, new_command, ptq_settings, qat_epochs)
+from tapq.cli.common import (
+    add_budget_args,
+    add_device_arg,
+    add_model_args,
+    add_sandbox_arg,
+    add_stats_args,
+    bit_list,
+    check_sandbox,
+    load_model_and_data_of,
+    new_command,
+    ptq_settings,
+    qat_epochs,
+    stats_config,
+)
 from tapq.errors import TapqError
 from tapq.outputs import check_output_file
 
@@ -30,14 +42,16 @@ def add_parser(commands) -> None:
                         help="PTQ the chosen configuration and report accuracy")
     parser.add_argument("--out", help="write the bit configuration JSON here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_stats_args(parser)
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def allocation_inputs(args: argparse.Namespace, proxies: list[str]):
     """Model, data, budgets, bits and ties from the shared allocation flags; every flag
     and proxy file is checked before the model is loaded."""
     from tapq.allocate import Budget, check_pin
-    from tapq.proxies import load_proxy
+    from tapq.proxies import ProxyFile, load_proxy
     from tapq.quant import check_bits
 
     budgets = [Budget.parse(text) for text in args.budget]
@@ -46,8 +60,8 @@ def allocation_inputs(args: argparse.Namespace, proxies: list[str]):
     check_pin(bits, args.pin_first_last)
     if args.finetune and args.epochs < 1:
         raise TapqError("--epochs must be at least 1")
-    for proxy in proxies:
-        load_proxy(proxy)
+    if any(isinstance(load_proxy(proxy)[1], ProxyFile) for proxy in proxies):
+        check_sandbox(args)  # before the model loads: files run only behind the boundary
     model, data = load_model_and_data_of(args)
     tied = [group.split(",") for group in args.tie]
     return model, data, budgets, bits, tied
@@ -64,7 +78,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     [row] = compare(model, data, budgets, [args.proxy], bits=bits, a_bits=args.a_bits,
                     settings=ptq_settings(args), pin_first_last=args.pin_first_last, tied=tied,
                     qat_epochs=qat_epochs(args), model_spec=args.model,
-                    measure=measured, references=False, device=args.device)
+                    measure=measured, references=False, device=args.device,
+                    stats_config=stats_config(args))
     if args.out:
         row.result.config.save(args.out)
     if args.json:

@@ -1,4 +1,4 @@
-"""``tapq bench build`` and ``tapq bench info``: ground-truth benchmarks."""
+"""``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``: ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -13,12 +13,18 @@ from tapq.errors import TapqError
 
 BUILD_EXAMPLE = ("example: tapq bench build --model mnist-cnn --out mnist.db --configs 600 "
                  "--workers 2")
+IMPORT_EXAMPLE = ("example: tapq bench import measured.csv --model digits-cnn --out mine.db\n"
+                  "         tapq proxy eval --bench mine.db")
+REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
+                     "         tapq bench remeasure mine.db --limit 240   # the first 240 "
+                     "configurations")
+SET_EXAMPLE = "example: tapq bench set old.db --splits 0.4,0.2,0.4 --target kl"
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build`` and ``tapq bench info``."""
+    """Register ``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -32,14 +38,51 @@ def add_parser(commands) -> None:
     build.add_argument("--repeat", type=int, default=120,
                        help="configurations re-measured with a second calibration seed")
     build.add_argument("--calib-size", type=int, default=256, help="calibration images per PTQ")
+    build.add_argument("--target", default="accuracy", choices=("accuracy", "kl", "agreement"),
+                       help="primary target proxies are ranked against (all three are "
+                       "measured)")
+    build.add_argument("--splits", default="0.40,0.20,0.40", metavar="SEARCH,SELECT,TEST",
+                       help="shares of the search / select / test splits")
     add_executor_args(build, "configurations")
     build.add_argument("--seed", type=int, default=0, help="sampling and calibration seed")
     add_device_arg(build)
+    imported = new_command(group, "import", "A ground truth measured elsewhere (CSV or JSON "
+                           "of per-layer bits and measured values) as a benchmark.",
+                           IMPORT_EXAMPLE, run_import)
+    imported.add_argument("file", help="CSV (header: layer names, accuracy/kl/agreement, "
+                          "optional split) or JSON list of {w: {layer: bits}, accuracy: ...}")
+    imported.add_argument("--out", required=True, help="benchmark database file to write")
+    imported.add_argument("--model", default="mnist-cnn", help="the model the configurations "
+                          "are of (proxies' statistics are computed on it)")
+    imported.add_argument("--weights", help="weights file (state dict) for the model")
+    imported.add_argument("--data", help="data its statistics are computed on (default: the "
+                          "model's own)")
+    imported.add_argument("--target", choices=("accuracy", "kl", "agreement"),
+                          help="primary target (default: accuracy if every row has it)")
+    imported.add_argument("--splits", default="0.40,0.20,0.40", metavar="SEARCH,SELECT,TEST",
+                          help="shares for rows without a split column")
+    update = new_command(group, "set", "Re-assign the search/select/test splits and/or declare "
+                         "the primary target of an existing benchmark (no re-measuring).",
+                         SET_EXAMPLE, run_set)
+    update.add_argument("file", help="benchmark database")
+    update.add_argument("--target", choices=("accuracy", "kl", "agreement"),
+                        help="the target proxies are ranked against from now on")
+    update.add_argument("--splits", metavar="SEARCH,SELECT,TEST",
+                        help="re-assign splits with these shares (balanced within bands)")
     info = new_command(group, "info", "Counts, accuracy range, noise ceiling and splits of a "
                        "benchmark.", INFO_EXAMPLE, run_info)
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    remeasure = new_command(group, "remeasure", "Measure the targets on the two evaluation "
+                            "halves for a benchmark built without them (resumable), for the "
+                            "ceilings from independent halves.", REMEASURE_EXAMPLE,
+                            run_remeasure)
+    remeasure.add_argument("file", help="benchmark database (updated in place)")
+    remeasure.add_argument("--limit", type=int, help="only the first N sampled configurations "
+                           "(they span every average-bit band; default: all)")
+    add_executor_args(remeasure, "configurations")
+    add_device_arg(remeasure)
 
 
 def run_build(args: argparse.Namespace, console: Console) -> None:
@@ -50,12 +93,62 @@ def run_build(args: argparse.Namespace, console: Console) -> None:
     bits = tuple(bit_list(args.bits))
     spec = BenchSpec(model=args.model, weights=args.weights, data=data_spec_of(args),
                      configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
-                     seed=args.seed, repeat=args.repeat, calib_size=args.calib_size)
+                     seed=args.seed, repeat=args.repeat, calib_size=args.calib_size,
+                     target=args.target, splits=_shares(args.splits))
     if args.workers < 1:
         raise TapqError("--workers must be at least 1")
     with make_executor(args.executor, args.workers, args.ray_address) as executor:
         build_bench(spec, args.out, executor=executor, device=args.device).close()
     show_info(args.out, False, console)
+
+
+def _shares(text: str) -> tuple[float, float, float]:
+    try:
+        shares = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        shares = ()
+    if len(shares) != 3 or min(shares) <= 0:
+        raise TapqError(f"--splits needs three positive shares SEARCH,SELECT,TEST, not {text!r}")
+    return shares
+
+
+def run_import(args: argparse.Namespace, console: Console) -> None:
+    """Import a ground-truth file as a benchmark, then show its info."""
+    from tapq.bench import import_bench
+
+    import_bench(args.file, args.out, args.model, args.weights, args.data, args.target,
+                 _shares(args.splits)).close()
+    show_info(args.out, False, console)
+
+
+def run_remeasure(args: argparse.Namespace, console: Console) -> None:
+    """Measure half values into an existing benchmark, then show its info."""
+    from tapq.bench import remeasure_halves
+    from tapq.executors import make_executor
+
+    if args.workers < 1:
+        raise TapqError("--workers must be at least 1")
+    with make_executor(args.executor, args.workers, args.ray_address) as executor:
+        done = remeasure_halves(args.file, args.limit, executor=executor, device=args.device)
+    console.print(f"measured the halves of {done.measured} (configuration, seed) pairs in "
+                  f"{done.seconds:.0f} s ({done.skipped} already had them)")
+    show_info(args.file, False, console)
+
+
+def run_set(args: argparse.Namespace, console: Console) -> None:
+    """Re-split and/or re-target a benchmark, then show its info."""
+    from tapq.bench import BenchStore
+    from tapq.bench.ground_truth import set_splits_and_target
+
+    if args.target is None and args.splits is None:
+        raise TapqError("give --target and/or --splits")
+    shares = _shares(args.splits) if args.splits else None
+    store = BenchStore(args.file)
+    try:
+        set_splits_and_target(store, shares, args.target)
+    finally:
+        store.close()
+    show_info(args.file, False, console)
 
 
 def run_info(args: argparse.Namespace, console: Console) -> None:
@@ -78,3 +171,5 @@ def show_info(path, as_json: bool, console: Console) -> None:
         print(json.dumps(info))
         return
     console.print(render.bench_table(info, f"benchmark {info['path']}"))
+    console.print(render.ceiling_table(info, "proxy ceiling: the most a proxy's ρ can be "
+                                             "against one stored measurement"))

@@ -13,8 +13,9 @@ from tapq.errors import TapqError
 from tapq.executors import EXECUTORS
 
 __all__ = ["Parser", "add_budget_args", "add_device_arg", "add_executor_args", "add_model_args",
-           "bit_list", "check_sizes", "data_spec_of", "load_model_and_data_of", "new_command", "one_line",
-           "ptq_settings", "qat_epochs"]
+           "add_sandbox_arg", "add_stats_args", "bit_list", "check_sandbox", "check_sizes",
+           "data_spec_of", "load_model_and_data_of", "new_command", "one_line", "ptq_settings",
+           "qat_epochs", "stats_config"]
 
 
 class Parser(argparse.ArgumentParser):
@@ -59,6 +60,38 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         "class-stratified subset of N calibration examples")
     parser.add_argument("--eval-n", type=int, metavar="N", help="evaluate on a seeded, "
                         "class-stratified subset of N evaluation examples")
+
+
+def add_stats_args(parser: argparse.ArgumentParser) -> None:
+    """``--stats-n --hutchinson-probes --power-iters --stats``: what the layer statistics
+    cost, on every command that computes them (read with `stats_config`)."""
+    group = parser.add_argument_group("statistics (default by model size: under 1M "
+                                      "parameters 128 images, 16 probes, 20 power "
+                                      "iterations; larger 32 images, 8 probes, no "
+                                      "eigenvalue)")
+    group.add_argument("--stats-n", type=int, metavar="N",
+                       help="calibration images the statistics are computed on")
+    group.add_argument("--hutchinson-probes", type=int, metavar="N",
+                       help="Rademacher probes per Hessian trace (one backward each)")
+    group.add_argument("--power-iters", type=int, metavar="N", help="power iterations per "
+                       "Hessian eigenvalue (one backward per layer each)")
+    group.add_argument("--stats", metavar="all|NAMES", help="statistics to compute, comma-"
+                       "separated: grad, act, hessian_trace, hessian_eig, fisher, synflow; "
+                       "the others are NaN, and a proxy reading them fails")
+
+
+def stats_config(args: argparse.Namespace):
+    """The StatsConfig the statistics flags name (None fields: defaults by model size)."""
+    from tapq.proxies import StatsConfig, parse_statistics
+
+    for flag, value in (("--stats-n", args.stats_n), ("--hutchinson-probes",
+                                                      args.hutchinson_probes)):
+        if value is not None and value < 1:
+            raise TapqError(f"{flag} must be at least 1")
+    if args.power_iters is not None and args.power_iters < 0:
+        raise TapqError("--power-iters must not be negative")
+    return StatsConfig(n=args.stats_n, hutchinson_probes=args.hutchinson_probes,
+                       power_iters=args.power_iters, statistics=parse_statistics(args.stats))
 
 
 def add_budget_args(parser: argparse.ArgumentParser) -> None:
@@ -137,3 +170,30 @@ def ptq_settings(args: argparse.Namespace):
 def qat_epochs(args: argparse.Namespace) -> int:
     """QAT epochs asked for (0: none)."""
     return args.epochs if args.finetune == "qat" else 0
+
+
+def add_sandbox_arg(parser: argparse.ArgumentParser) -> None:
+    """``--allow-unisolated``, on every command that may run generated or file proxies."""
+    parser.add_argument("--allow-unisolated", action="store_true",
+                        help="run proxy code even where the sandbox's OS boundary cannot be "
+                        "had (not recommended; every output then says so)")
+
+
+def check_sandbox(args: argparse.Namespace) -> str:
+    """The sandbox's isolation, stated before any proxy code runs: on stdout when it holds
+    (not with --json, whose stdout is one JSON value; run.db and the report keep it too),
+    as a warning on stderr when it does not; one-line TapqError when the OS boundary cannot
+    be had and --allow-unisolated was not given."""
+    import sys
+
+    from tapq.sandbox import allow_unisolated, require_isolation
+
+    if getattr(args, "allow_unisolated", False):
+        allow_unisolated()  # pool and Ray workers inherit it
+    isolation = require_isolation()
+    line = f"sandbox: {isolation.describe()}"
+    if not isolation.isolated:
+        print(f"tapq: warning: {line}", file=sys.stderr)
+    elif not getattr(args, "json", False):
+        print(line, flush=True)
+    return isolation.describe()

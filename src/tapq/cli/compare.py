@@ -9,8 +9,17 @@ from rich.console import Console
 
 from tapq.cli import render
 from tapq.cli.allocate import allocation_inputs
-from tapq.cli.common import (add_budget_args, add_device_arg, add_model_args, new_command,
-                             ptq_settings, qat_epochs)
+from tapq.cli.common import (
+    add_budget_args,
+    add_device_arg,
+    add_model_args,
+    add_sandbox_arg,
+    add_stats_args,
+    new_command,
+    ptq_settings,
+    qat_epochs,
+    stats_config,
+)
 
 EXAMPLE = ("example: tapq compare --budget avg-bits=3 --proxies hawq_v2,fisher,size\n"
            "         tapq compare --sweep --budget avg-bits=3 --budget avg-bits=4\n"
@@ -31,7 +40,9 @@ def add_parser(commands) -> None:
     parser.add_argument("--sweep", action="store_true", help="one comparison per --budget "
                         "(a Pareto sweep) instead of all budgets at once")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
+    add_stats_args(parser)
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
@@ -47,7 +58,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
     comparer = Comparer(model, data, proxies, bits=bits, a_bits=args.a_bits,
                         settings=ptq_settings(args), pin_first_last=args.pin_first_last,
                         tied=tied, bench=None if bench is None else str(bench),
-                        qat_epochs=qat_epochs(args), model_spec=args.model, device=args.device)
+                        qat_epochs=qat_epochs(args), model_spec=args.model, device=args.device,
+                        stats_config=stats_config(args))
     # Several --budget flags are one combined budget; --sweep gives one table per budget.
     sweep = (pareto_sweep(comparer, budgets) if args.sweep
              else [(None, comparer.at(budgets))])

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from tapq.cli import discover as discover_cli
 from tapq.cli import render
-from tapq.cli.common import add_device_arg, new_command
+from tapq.cli.common import add_device_arg, add_sandbox_arg, check_sandbox, new_command
 from tapq.errors import TapqError
 from tapq.outputs import check_output_folder
 
@@ -32,6 +32,7 @@ def add_parser(commands) -> None:
                         help="stop after the baseline proxies (no LLM)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_device_arg(parser)
+    add_sandbox_arg(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
                             device=str(args.device))
     if settings.discover:  # the discovery settings are checked before the first PTQ minute
         _check_discovery(settings)
+        check_sandbox(args)
 
     shown: dict = {}
 
@@ -55,8 +57,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         elif stage == "bench":
             console.print(render.bench_table(value, "the default ground-truth benchmark"))
         elif stage == "baselines":
-            console.print(render.fitness_table(value, "human baseline proxies on it "
-                                               "(search split unless 'val')"))
+            console.print(render.fitness_table(value, "human baseline proxies on it"))
         elif stage == "discovery":
             discover_cli.show_discovery(value, console)
             shown["discovery"] = value

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from tapq.cli import render
-from tapq.cli.common import add_executor_args, new_command
+from tapq.cli.common import (add_executor_args, add_sandbox_arg, check_sandbox,
+                             new_command)
 from tapq.errors import TapqError
 from tapq.outputs import check_output_folder
 
@@ -18,7 +19,8 @@ EXAMPLE = ("example: tapq discover --out run1                       # embedded L
            "         tapq discover --out run3 --llm openai:qwen2.5-coder "
            "--llm-base-url http://localhost:8080/v1\n"
            "         tapq discover --out run1 --resume          # continue a killed run\n"
-           "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel")
+           "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel\n"
+           "         tapq discover --out gp1 --search gp        # the symbolic (GP) baseline")
 
 
 def add_parser(commands) -> None:
@@ -45,20 +47,44 @@ def add_parser(commands) -> None:
                         help="strategy controller (uniform = ablation)")
     parser.add_argument("--controller-beta", type=float, default=1.0, metavar="BETA",
                         help="DPO temperature: larger trusts each preference more (default 1)")
-    parser.add_argument("--controller-lr", type=float, default=1.0, metavar="LR",
-                        help="DPO step size on the policy's logits (default 1)")
+    parser.add_argument("--controller-lr", type=float, default=0.5, metavar="LR",
+                        help="DPO step size on the policy's logits (default 0.5)")
+    parser.add_argument("--controller-reward", default="improvement",
+                        choices=("improvement", "fitness"),
+                        help="what the controller learns from: improvement over a "
+                        "candidate's parents or the best seed, new tables only (default), "
+                        "or raw fitness (the old signal)")
+    parser.add_argument("--prompts", default="teach", choices=("teach", "plain"),
+                        help="teach: show the standing, the score to beat and a diagnosis "
+                        "of the parent (default); plain: the parent and its score only")
+    parser.add_argument("--no-seeds", action="store_true",
+                        help="do not score the human baselines and hint bodies as seeds "
+                        "before the first LLM call (no novelty check against them)")
     parser.add_argument("--controller-floor", type=float, default=0.1, metavar="SHARE",
                         help="share of sampling spread uniformly over strategies, so none "
                         "starves (default 0.1)")
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--max-tokens", type=int, default=400)
+    parser.add_argument("--search", default="llm", choices=("llm", "gp"),
+                        help="who writes candidates: the LLM, or genetic programming over the "
+                        "same statistics and primitives (the symbolic baseline; no LLM)")
+    parser.add_argument("--gp-tournament", type=int, default=3, metavar="K",
+                        help="--search gp: individuals per tournament (default 3)")
+    parser.add_argument("--gp-crossover", type=float, default=0.5, metavar="RATE",
+                        help="--search gp: share of children made by crossover (default 0.5)")
+    parser.add_argument("--gp-max-depth", type=int, default=7, metavar="D",
+                        help="--search gp: deepest expression tree (default 7)")
+    parser.add_argument("--max-seconds", type=float, metavar="S",
+                        help="--search gp: stop starting generations after S seconds of run "
+                        "wall time (a budget equal to an LLM run's)")
     parser.add_argument("--replay", metavar="RUN_DIR",
                         help="replay a finished run exactly from its LLM cache (no LLM)")
     parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
-                        help="final check: allocate with the best discovered and the best "
+                        help="final check: allocate with the best novel and the best "
                         "human proxy at this budget and measure (default avg-bits=3)")
     add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_sandbox_arg(parser)
 
 
 def _config(args: argparse.Namespace):
@@ -77,6 +103,7 @@ def _config(args: argparse.Namespace):
     if not args.temperature >= 0:  # also refuses nan
         raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
     make_executor(args.executor, args.workers, args.ray_address)  # refuses bad flags now
+    gp = _gp(args)  # also refuses flags the chosen search does not read
     bench = Path(args.bench) if args.bench else DEFAULT_BENCH
     if not bench.is_file():
         raise TapqError(f"benchmark not found: {bench}")
@@ -89,10 +116,39 @@ def _config(args: argparse.Namespace):
                       max_tokens=args.max_tokens),
         search=SearchConfig(generations=args.generations, population=args.population,
                             children=args.children, seed=args.seed,
-                            controller=_controller(args)),
+                            controller=_controller(args), prompts=args.prompts,
+                            seeds=not args.no_seeds, kind=args.search, gp=gp),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
         replay=Path(args.replay) if args.replay else None)
+
+
+# Flags that only an LLM search reads, and those only a GP search reads: a run of one kind
+# refuses the other's when they differ from their defaults, rather than ignoring them.
+_LLM_FLAGS = ("llm", "llm_base_url", "llm_threads", "temperature", "max_tokens", "replay",
+              "controller", "controller_beta", "controller_lr", "controller_floor",
+              "controller_reward", "prompts")
+_GP_FLAGS = ("gp_tournament", "gp_crossover", "gp_max_depth", "max_seconds")
+
+
+def _gp(args: argparse.Namespace):
+    from tapq.cli import build_parser
+    from tapq.discover.gp import GPConfig
+
+    # The defaults as the parser itself has them, so a changed default cannot drift.
+    defaults = build_parser().parse_args(["discover", "--out", str(args.out)])
+    unused = _LLM_FLAGS if args.search == "gp" else _GP_FLAGS
+    given = [f"--{k.replace('_', '-')}" for k in unused
+             if getattr(args, k) != getattr(defaults, k)]
+    if given:
+        raise TapqError(f"{', '.join(given)} cannot be used with --search {args.search}")
+    try:
+        return GPConfig(tournament=args.gp_tournament, crossover_rate=args.gp_crossover,
+                        max_depth=args.gp_max_depth,
+                        init_depth=min(GPConfig.init_depth, args.gp_max_depth),
+                        max_seconds=args.max_seconds)
+    except ValueError as error:
+        raise TapqError(f"--gp-*: {error}") from None
 
 
 def _controller(args: argparse.Namespace):
@@ -100,7 +156,8 @@ def _controller(args: argparse.Namespace):
 
     try:
         return ControllerConfig(kind=args.controller, beta=args.controller_beta,
-                                lr=args.controller_lr, floor=args.controller_floor)
+                                lr=args.controller_lr, floor=args.controller_floor,
+                                reward=args.controller_reward)
     except ValueError as error:
         raise TapqError(f"--controller-*: {error}") from None
 
@@ -118,23 +175,10 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
     return make_backend(spec, base_url, api_key_env, threads)
 
 
-def check_bench(path: str | Path) -> None:
-    """Raise TapqError unless `path` is a benchmark with enough measurements to search on."""
-    from tapq.bench import BenchStore, load_bench_data
-
-    store = BenchStore(path)
-    try:
-        measured = len(load_bench_data(store).accuracy)
-    finally:
-        store.close()
-    if measured < 10:
-        raise TapqError(f"{path} has only {measured} measured configurations; finish "
-                        "building it first")
-
-
 def run(args: argparse.Namespace, console: Console) -> None:
     """Run ``tapq discover`` and print generations, the final check and the outputs."""
-    from tapq.discover import check_run_folder, compare_at_budget, discover, human_to_beat
+    from tapq.discover import (check_bench, check_run_folder, compare_at_budget, discover,
+                               human_to_beat)
 
     # Every check comes before discover(), which creates the run folder and its database:
     # a run that cannot start leaves nothing behind.
@@ -143,10 +187,11 @@ def run(args: argparse.Namespace, console: Console) -> None:
         from tapq.allocate import Budget
         Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
     llm = config.llm
-    backend = None if config.replay else check_llm(llm.spec, llm.base_url, llm.api_key_env,
-                                                   llm.threads)
+    backend = None if config.replay or config.search.kind == "gp" else check_llm(
+        llm.spec, llm.base_url, llm.api_key_env, llm.threads)
     check_bench(config.bench)
     check_run_folder(config, args.resume)
+    check_sandbox(args)  # before the run folder exists and any candidate runs
     result = discover(config, resume=args.resume, backend=backend)
     rows = []
     if args.compare_budget != "none" and result.best_proxy is not None:
@@ -162,27 +207,47 @@ def run(args: argparse.Namespace, console: Console) -> None:
 
 
 def show_discovery(result, console: Console) -> None:
-    """Generations, the final check against the baselines, and the best proxy's code."""
+    """Seeds, generations, the final check against the baselines, and the best novel
+    proxy's code (a copy of a seed is named as one, never as a discovery)."""
+    from tapq.discover import kind_of, seed_name
     from tapq.proxies import same_ranking
 
-    console.print(render.generations_table(result.summary))
+    summary = result.summary
+    if summary.best_seed is not None:
+        console.print(f"seeds: {summary.seeds} (human baselines and hint bodies, scored "
+                      f"before the LLM was asked); best {seed_name(summary.best_seed)} "
+                      f"{summary.best_seed.fitness:.3f}")
+    console.print(render.generations_table(summary))
     if result.final:
-        console.print(render.fitness_table(result.final, "final check: best discovered proxy "
-                                           "vs the human baselines (search split unless 'val')"))
+        console.print(render.fitness_table(result.final, "final check: best novel proxy "
+                                           "vs the human baselines"))
+        console.print(render.verdict_line(result.final[0]))
         twin = same_ranking(result.final[0], result.final[1:])
         if twin:
-            console.print(f"[yellow]note:[/yellow] the best discovered proxy ranks every "
+            console.print(f"[yellow]note:[/yellow] the best novel proxy ranks every "
                           f"benchmark configuration exactly as the baseline {twin!r} does "
                           "(a rediscovery, not a new proxy)")
-    best = result.summary.best
+    best = summary.best
     if best is not None:
-        console.print(f"[bold]best proxy[/bold] (candidate {best.id}, {best.strategy}): "
-                      f"{best.thought}")
+        console.print(f"[bold]best novel proxy[/bold] (candidate {best.id}, {best.strategy}): "
+                      f"{best.thought or '(no thought given)'}")
         console.print(Syntax(best.code or "", "python"))
-    tokens = result.summary.prompt_tokens + result.summary.completion_tokens
-    console.print(f"LLM {result.llm}: {result.summary.candidates} candidates, "
-                  f"{result.summary.valid} valid, {tokens:,} tokens; "
-                  f"wall {result.wall_seconds:.0f} s")
+    else:
+        console.print("[yellow]no novel valid proxy:[/yellow] every valid candidate ranks "
+                      "like a seed or an earlier candidate; nothing was discovered")
+    if summary.best_copy is not None:
+        console.print(f"[yellow]note:[/yellow] candidate {summary.best_copy.id} scores "
+                      f"{summary.best_copy.fitness:.3f} but is a "
+                      f"{kind_of(summary.best_copy)} (not a discovery)")
+    tokens = summary.prompt_tokens + summary.completion_tokens
+    from tapq.discover import GP_LLM_NAME
+
+    writer = "GP search (no LLM)" if result.llm == GP_LLM_NAME else f"LLM {result.llm}"
+    console.print(f"{writer}: {summary.candidates} candidates, {summary.valid} valid, "
+                  f"{summary.novel} novel, {summary.copies} copies of a seed or earlier "
+                  f"candidate; {tokens:,} tokens; wall {result.wall_seconds:.0f} s")
+    if result.isolation:
+        console.print(f"sandbox: {result.isolation}")
 
 
 def show_compare(rows: list, budget: str, console: Console) -> None:
@@ -194,6 +259,6 @@ def show_compare(rows: list, budget: str, console: Console) -> None:
 
 def show_outputs(result, console: Console) -> None:
     """Where the run's files are."""
-    best = result.best_proxy.name if result.best_proxy else "(no valid proxy)"
+    best = result.best_proxy.name if result.best_proxy else "(no novel valid proxy)"
     console.print(f"results in {result.out}/: {best}, {result.leaderboard.name}, run.db, "
                   "discover.log")

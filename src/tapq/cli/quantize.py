@@ -76,8 +76,14 @@ def run(args: argparse.Namespace, console: Console) -> None:
         return
     table = Table(title=f"{args.model} on {data.name} ({len(data.eval)} evaluation images), "
                   f"PTQ {args.ptq}")
-    for column in ("FP acc", "quantized acc", "size MB", "BitOps (M)", "avg w-bits"):
+    # Label-free data has no accuracy: its target is agreement with full precision.
+    target = (("FP acc", f"{100 * result.fp_acc:.2f}%"),
+              ("quantized acc", f"{100 * result.q_acc:.2f}%")) if data.labelled else ()
+    cells = (*target, ("top-1 agreement with FP", f"{100 * result.agreement:.2f}%"),
+             ("KL to FP (nats)", f"{result.kl:.4f}"), ("size MB", f"{result.size_mb:.4f}"),
+             ("BitOps (M)", f"{result.bitops / 1e6:.1f}"),
+             ("avg w-bits", f"{result.avg_w_bits:.2f}"))
+    for column, _ in cells:
         table.add_column(column, justify="right")
-    table.add_row(f"{100 * result.fp_acc:.2f}%", f"{100 * result.q_acc:.2f}%",
-                  f"{result.size_mb:.4f}", f"{result.bitops / 1e6:.1f}", f"{result.avg_w_bits:.2f}")
+    table.add_row(*(value for _, value in cells))
     console.print(table)

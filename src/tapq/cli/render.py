@@ -18,7 +18,8 @@ def ptq_table(rows: Sequence, title: str) -> Table:
     """
     fp_acc = rows[0].result.q_acc
     table = Table(title=title)
-    for column in ("config", "PTQ", "accuracy", "vs FP", "size MB", "MBitOps"):
+    target = rows[0].result.target  # agreement with FP for label-free data
+    for column in ("config", "PTQ", target, "vs FP", "size MB", "MBitOps"):
         table.add_column(column, justify="right")
     for row in rows:
         r = row.result
@@ -34,24 +35,102 @@ def bench_table(info: dict, title: str) -> Table:
     table.add_column(justify="right", style="bold")
     table.add_column()
     for key, value in info.items():
-        table.add_row(key.replace("_", " "), f"{value:.4f}" if isinstance(value, float)
-                      else str(value))
+        if isinstance(value, dict):  # the ceilings: their own table (ceiling_table)
+            continue
+        if isinstance(value, list) and all(isinstance(v, float) for v in value):
+            text = "[" + ", ".join(f"{v:.4f}" for v in value) + "]"
+        else:
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        table.add_row(key.replace("_", " "), text)
     return table
+
+
+def ceiling_table(info: dict, title: str) -> Table:
+    """Proxy ceilings (√reliability, 95% interval) of each source: per band, pooled over
+    bands (what bounds iso-ρ) and plain (over the whole range)."""
+    sources = {s: c for s, c in info["ceilings"].items() if c}
+    table = Table(title=title if sources else f"{title}: nothing measured twice")
+    table.add_column("avg bits", justify="right", no_wrap=True)
+    for source, ceiling in sources.items():
+        table.add_column(f"{source}\n(n={ceiling['configs']})", justify="right", no_wrap=True)
+
+    def cell(entry: dict | None, prefix: str = "") -> str:
+        if entry is None:
+            return "-"
+        if not math.isfinite(entry[f"ceiling{prefix}"]):
+            return "undefined (no band of 8)"
+        low, high = entry[f"ceiling{prefix}_ci"]
+        return (f"{entry[f'ceiling{prefix}']:.3f} [{low:.3f}, {high:.3f}] "
+                f"r {entry[f'reliability{prefix}']:.2f}")
+
+    edges = sorted({tuple(b["avg_bits"]) for c in sources.values() for b in c["bands"]})
+    for edge in edges:
+        bands = [next((b for b in c["bands"] if tuple(b["avg_bits"]) == edge), None)
+                 for c in sources.values()]
+        table.add_row(f"{edge[0]:.2f}-{edge[1]:.2f}", *(cell(b) for b in bands))
+    table.add_row("pooled (iso)", *(cell(c) for c in sources.values()), style="bold")
+    table.add_row("plain", *(cell(c, "_plain") for c in sources.values()))
+    missing = [s for s, c in info["ceilings"].items() if not c]
+    table.caption = (f"target {info['target']}; ceiling = √reliability [95% bootstrap "
+                     "interval], r = reliability; halves are Spearman-Brown corrected"
+                     + (f"; not measured: {', '.join(missing)} (tapq bench remeasure)"
+                        if missing else ""))
+    return table
+
+
+def _ci(ci: Sequence[float]) -> str:
+    low, high = ci
+    return f"[{low:+.3f}, {high:+.3f}]" if math.isfinite(low) and math.isfinite(high) else ""
 
 
 def fitness_table(results: Sequence[Fitness], title: str) -> Table:
-    """A table of proxy fitness, best iso-budget correlation first."""
-    columns = {"spearman_iso": "ρ iso", "spearman_iso_val": "ρ iso val", "spearman": "ρ",
-               "spearman_val": "ρ val", "kendall": "τ", "pearson": "r",
-               "spearman_top20": "ρ top20%", "spearman_top50": "ρ top50%", "ms": "ms"}
-    table = Table(title=title)
+    """A table of proxy fitness, best iso-budget correlation on the search split first:
+    iso-budget rho per split, the 95% interval on the interval split and the paired
+    difference to the reference there."""
+    split = next((r.split for r in results if r.split), None)
+    reference = next((r.reference for r in results if r.reference), None)
+    target = results[0].target if results else "accuracy"
+    table = Table(title=f"{title}\ntarget: {target}"
+                  + (f"; intervals: 95% paired bootstrap on the {split} split" if split else ""))
     table.add_column("proxy", style="bold", no_wrap=True)
-    for header in columns.values():
+    for header in ("ρ iso search", "ρ iso select", "ρ iso test"):
         table.add_column(header, justify="right", no_wrap=True)
-    for result in sorted(results, key=lambda r: -r.spearman_iso):
-        table.add_row(result.proxy, *(f"{getattr(result, c):.3f}" if c != "ms" else
-                                      f"{result.ms:.1f}" for c in columns))
+    if split:
+        table.add_column(f"95% CI ({split})", justify="right", no_wrap=True)
+    if reference:
+        table.add_column(f"Δ vs {reference} [95% CI]", justify="right", no_wrap=True)
+    for header in ("ρ", "τ", "ms"):
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in sorted(results, key=lambda r: -r.spearman_iso):
+        cells = [r.proxy, _fmt3(r.spearman_iso), _fmt3(r.spearman_iso_select),
+                 _fmt3(r.spearman_iso_test)]
+        if split:
+            cells.append(_ci(r.spearman_iso_ci))
+        if reference:
+            cells.append("reference" if r.proxy == reference else
+                         f"{r.delta_iso:+.3f} {_ci(r.delta_iso_ci)} {r.verdict or ''}"
+                         if math.isfinite(r.delta_iso) else "")
+        cells += [_fmt3(r.spearman), _fmt3(r.kendall), f"{r.ms:.1f}"]
+        table.add_row(*cells)
     return table
+
+
+def verdict_line(proxy: Fitness) -> str:
+    """One sentence: how `proxy` compares with its reference, interval included."""
+    if proxy.reference is None or not math.isfinite(proxy.delta_iso):
+        return f"{proxy.proxy}: no comparison (its iso-budget rho is undefined on the split)"
+    if proxy.proxy == proxy.reference:
+        return f"{proxy.proxy} is the reference"
+    return (f"{proxy.proxy} {proxy.verdict} {proxy.reference} on the {proxy.split} split: "
+            f"Δ iso-ρ {proxy.delta_iso:+.3f}, 95% CI {_ci(proxy.delta_iso_ci)}")
+
+
+def _accuracy(result) -> str:
+    """An accuracy with its 95% binomial interval over the evaluation set."""
+    low, high = result.q_acc_ci
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return f"{100 * result.q_acc:.2f}%"
+    return f"{100 * result.q_acc:.2f}% [{100 * low:.1f}, {100 * high:.1f}]"
 
 
 def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
@@ -60,18 +139,21 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
     `rows` are CompareRow objects; bits per layer are listed in layer order.
     """
     table = Table(title=title)
-    columns = ["config from", "accuracy", "after QAT", "size MB", "MBitOps", "avg w-bits",
-               "bits per layer"]
+    columns = ["config from", "accuracy [95% CI]", "KL to FP", "after QAT", "size MB", "MBitOps",
+               "avg w-bits", "bits per layer"]
     if not measured:
-        columns = [c for c in columns if c not in ("accuracy", "after QAT")]
+        columns = [c for c in columns if c not in ("accuracy [95% CI]", "KL to FP", "after QAT")]
     if all(row.qat_acc is None for row in rows) and "after QAT" in columns:
         columns.remove("after QAT")
+    target = rows[0].result.target if rows else "accuracy"  # agreement: label-free data
     for column in columns:
-        table.add_column(column, justify="left" if column in ("config from", "bits per layer")
+        table.add_column(f"{target} [95% CI]" if column == "accuracy [95% CI]" else column,
+                         justify="left" if column in ("config from", "bits per layer")
                          else "right", no_wrap=column != "bits per layer")
     for row in rows:
         r = row.result
-        cells = {"config from": row.label, "accuracy": f"{100 * r.q_acc:.2f}%",
+        cells = {"config from": row.label, "accuracy [95% CI]": _accuracy(r),
+                 "KL to FP": f"{r.kl:.4f}",
                  "after QAT": "" if row.qat_acc is None else f"{100 * row.qat_acc:.2f}%",
                  "size MB": f"{r.size_mb:.4f}", "MBitOps": f"{r.bitops / 1e6:.1f}",
                  "avg w-bits": f"{r.avg_w_bits:.2f}",
@@ -81,15 +163,16 @@ def compare_table(rows: Sequence, title: str, measured: bool = True) -> Table:
 
 
 def generations_table(summary) -> Table:
-    """Per generation: candidates, valid share, best and median fitness, best on val."""
+    """Per generation: candidates, valid share, best and median fitness, best on select."""
     table = Table(title="discovery: iso-budget Spearman per generation")
-    for column in ("gen", "candidates", "valid", "best", "median", "best (val)",
+    for column in ("gen", "candidates", "valid", "novel", "best", "median", "best (select)",
                    "population best", "top strategy (p)"):
         table.add_column(column, justify="right")
     for g in summary.generations:
         top = max(g.probabilities.items(), key=lambda kv: kv[1])
-        table.add_row(str(g.generation), str(g.candidates), str(g.valid), _fmt3(g.best),
-                      _fmt3(g.median), _fmt3(g.best_val), _fmt3(g.population_best),
+        table.add_row(str(g.generation), str(g.candidates), str(g.valid), str(g.novel),
+                      _fmt3(g.best), _fmt3(g.median), _fmt3(g.best_select),
+                      _fmt3(g.population_best),
                       f"{top[0]} ({top[1]:.2f})")
     return table
 

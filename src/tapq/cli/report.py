@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from rich.console import Console
 
-from tapq.cli.common import new_command
+from tapq.cli.common import add_sandbox_arg, check_sandbox, new_command
 from tapq.errors import TapqError
 from tapq.outputs import check_output_file
 
@@ -24,6 +25,7 @@ def add_parser(commands) -> None:
                         "BENCH.report.html)")
     parser.add_argument("--budget", type=float, default=3.0,
                         help="average-bits budget of the bits-per-layer chart (default 3)")
+    add_sandbox_arg(parser)
 
 
 def run(args: argparse.Namespace, console: Console) -> None:
@@ -36,6 +38,8 @@ def run(args: argparse.Namespace, console: Console) -> None:
         raise TapqError(f"--budget {args.budget} is outside 2..8 average bits")
     if args.out:  # before any figure is drawn or measured
         check_output_file(args.out, "--out")
+    if args.run is not None and (Path(args.run) / "run.db").is_file():
+        check_sandbox(args)  # the run's best proxy is generated code
     result = write_report(run=args.run, bench=args.bench, out=args.out, budget=args.budget,
                           device=args.device)
     console.print(f"report: {result.html.resolve()} ({len(result.figures)} figures in "

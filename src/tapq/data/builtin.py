@@ -7,6 +7,12 @@
   changed answer, mostly signal rather than noise.
 - ``digits``: scikit-learn's 1,797 8x8 digits, split per class 100 / 20 / rest (~60);
   small and fast, for tests and quick experiments.
+- ``photos``: label-free crops of natural photos at ``size`` pixels (option, default
+  224), normalised by ``norm`` (``imagenet`` or ``tf``), for ImageNet networks
+  (tapq.data.photos).
+
+A built-in is a function of its options (text values, as a spec carries them);
+``BUILTIN_OPTIONS`` lists each one's options and their defaults.
 """
 from __future__ import annotations
 
@@ -36,4 +42,12 @@ def _digits() -> DatasetSplits:
                        SPLIT_SEED)
 
 
-BUILTIN_DATASETS: dict[str, Callable[[], DatasetSplits]] = {"mnist": _mnist, "digits": _digits}
+def _photos(size: str = "224", norm: str = "imagenet") -> DatasetSplits:
+    from tapq.data.photos import load_photos  # imported lazily: Pillow, scikit-image
+
+    return load_photos(size, norm)
+
+
+BUILTIN_DATASETS: dict[str, Callable[..., DatasetSplits]] = {
+    "mnist": _mnist, "digits": _digits, "photos": _photos}
+BUILTIN_OPTIONS: dict[str, dict[str, str]] = {"photos": {"size": "224", "norm": "imagenet"}}

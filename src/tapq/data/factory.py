@@ -1,10 +1,16 @@
 """A user's own data from a ``package.module:factory`` or ``path/to/file.py:factory`` spec.
 
-The factory takes no arguments and returns either a `DatasetSplits`, or a dict with keys
-``calib`` and ``eval`` (and optionally ``train`` and ``num_classes``) whose values are
-each a map-style dataset yielding ``(x, y)`` pairs (a torch ``Dataset``, or anything with
-``len`` and indexing) or a pair of tensors / arrays ``(x, y)``. Inputs are used as given
-(normalise them in the factory); labels must be integers.
+The factory is called with the spec's own options as keyword arguments (text values:
+``data.py:make?size=240`` calls ``make(size="240")``; none for a bare spec) and returns
+either a `DatasetSplits`, or a dict with keys ``calib`` and ``eval`` (and optionally
+``train`` and ``num_classes``) whose values are each a map-style dataset yielding
+``(x, y)`` pairs (a torch ``Dataset``, or anything with ``len`` and indexing) or a pair of
+tensors / arrays ``(x, y)``. Inputs are used as given (normalise them in the factory);
+labels must be integers.
+
+Label-free data: give inputs only -- a tensor / array of inputs, ``(x, None)``, or a
+dataset yielding inputs -- in every split. Its target is then agreement with, and KL to,
+the full-precision model.
 
 Without ``train``, the training split is the calibration split: tapq trains only for QAT
 fine-tuning, which then adapts on the calibration examples -- never on the evaluation
@@ -25,14 +31,16 @@ from tapq.user_code import import_callable, one_line
 KEYS = ("train", "calib", "eval", "num_classes")
 
 
-def load_factory_data(source: str, name: str) -> DatasetSplits:
-    """Call the factory `source` names and check what it returns; `name` is the
-    DatasetSplits' name (the canonical spec)."""
+def load_factory_data(source: str, name: str, options: dict[str, str] | None = None
+                      ) -> DatasetSplits:
+    """Call the factory `source` names with `options` as keyword arguments and check what
+    it returns; `name` is the DatasetSplits' name (the canonical spec)."""
     factory = import_callable(source, "data")
     try:
-        result = factory()
+        result = factory(**(options or {}))
     except Exception as error:
-        raise TapqError(f"data factory {source!r} failed: {one_line(error)}") from None
+        given = f" with options {options}" if options else ""
+        raise TapqError(f"data factory {source!r} failed{given}: {one_line(error)}") from None
     if isinstance(result, DatasetSplits):
         splits = {"train": result.train, "calib": result.calib, "eval": result.eval}
         parts = {key: _split(source, key, (s.x, s.y)) for key, s in splits.items()}
@@ -58,6 +66,14 @@ def _assemble(source: str, name: str, parts: dict[str, Split], num_classes) -> D
     if len(set(shapes.values())) > 1:
         raise TapqError(f"data factory {source!r}: splits have different input shapes "
                         f"{shapes}")
+    labelled = {key for key, part in parts.items() if part.labelled}
+    if labelled and labelled != set(parts):
+        raise TapqError(f"data factory {source!r}: splits {sorted(labelled)} have labels and "
+                        f"{sorted(set(parts) - labelled)} not; give labels everywhere or nowhere")
+    if not labelled:
+        if num_classes is not None:
+            raise TapqError(f"data factory {source!r} gives num_classes but no labels")
+        return DatasetSplits(name, parts["train"], parts["calib"], parts["eval"], None)
     largest = max(int(part.y.max()) for part in parts.values())
     if num_classes is None:
         num_classes = largest + 1
@@ -71,23 +87,30 @@ def _assemble(source: str, name: str, parts: dict[str, Split], num_classes) -> D
 def _split(source: str, key: str, value) -> Split:
     """One split from a pair of tensors or a map-style dataset of (x, y) pairs."""
     where = f"data factory {source!r}, split {key!r}"
-    if _is_tensor_pair(value):
+    if isinstance(value, (torch.Tensor, np.ndarray)):  # inputs only
+        x, y = torch.as_tensor(value), None
+    elif isinstance(value, (tuple, list)) and len(value) == 2 and value[1] is None \
+            and isinstance(value[0], (torch.Tensor, np.ndarray)):
+        x, y = torch.as_tensor(value[0]), None
+    elif _is_tensor_pair(value):
         x, y = (torch.as_tensor(np.asarray(v)) if isinstance(v, np.ndarray) else v
                 for v in value)
         if len(x) != len(y):
             raise TapqError(f"{where}: {len(x)} inputs but {len(y)} labels")
     else:
         x, y = _from_dataset(where, value)
-    if len(y) == 0:
+    if len(x) == 0:
         raise TapqError(f"{where} is empty")
+    if x.ndim < 2 or x.dtype.is_complex:
+        raise TapqError(f"{where}: inputs must be a batch of arrays, got shape "
+                        f"{tuple(x.shape)}")
+    if y is None:
+        return Split(x.float().contiguous(), None)
     if y.ndim != 1 or y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
         raise TapqError(f"{where}: labels must be integers, one per example (got "
                         f"{y.dtype} of shape {tuple(y.shape)})")
     if int(y.min()) < 0:
         raise TapqError(f"{where}: labels must not be negative (found {int(y.min())})")
-    if x.ndim < 2 or x.dtype.is_complex:
-        raise TapqError(f"{where}: inputs must be a batch of arrays, got shape "
-                        f"{tuple(x.shape)}")
     return Split(x.float().contiguous(), y.long())
 
 
@@ -96,23 +119,32 @@ def _is_tensor_pair(value) -> bool:
             and all(isinstance(v, (torch.Tensor, np.ndarray)) and v.ndim >= 1 for v in value))
 
 
-def _from_dataset(where: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
+def _from_dataset(where: str, dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Inputs and labels of a map-style dataset of (x, y) pairs, or inputs and None of one
+    yielding inputs only (label-free: item 0 decides which)."""
     if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
         raise TapqError(f"{where} is a {type(dataset).__name__}; give a map-style dataset "
                         "of (x, y) pairs or a pair of tensors (x, y)")
     inputs, labels = [], []
+    paired = None
     try:
         for i in track(range(len(dataset)), f"reading {where.split(', ')[-1]}"):
             item = dataset[i]
-            if not (isinstance(item, (tuple, list)) and len(item) == 2):
-                raise TapqError(f"{where}: item {i} is not an (x, y) pair")
+            is_pair = isinstance(item, (tuple, list)) and len(item) == 2
+            paired = is_pair if paired is None else paired
+            if is_pair != paired:
+                raise TapqError(f"{where}: item {i} is {'' if is_pair else 'not '}an (x, y) "
+                                f"pair and item 0 is {'' if paired else 'not'}")
+            if not is_pair:
+                item = (item, None)
             x = torch.as_tensor(np.asarray(item[0]) if not isinstance(item[0], torch.Tensor)
                                 else item[0])
             if inputs and x.shape != inputs[0].shape:
                 raise TapqError(f"{where}: item {i} has shape {tuple(x.shape)}, item 0 has "
                                 f"{tuple(inputs[0].shape)}")
             inputs.append(x)
-            labels.append(_label(where, i, item[1]))
+            if paired:
+                labels.append(_label(where, i, item[1]))
     except TapqError:
         raise
     except Exception as error:  # the user's __getitem__ raised
@@ -120,7 +152,7 @@ def _from_dataset(where: str, dataset) -> tuple[torch.Tensor, torch.Tensor]:
             from None
     if not inputs:
         raise TapqError(f"{where} is empty")
-    return torch.stack(inputs), torch.tensor(labels, dtype=torch.long)
+    return torch.stack(inputs), torch.tensor(labels, dtype=torch.long) if paired else None
 
 
 def _label(where: str, i: int, label) -> int:

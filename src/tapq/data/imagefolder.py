@@ -8,6 +8,8 @@ Two layouts are recognised:
 - One folder per class, ``PATH/<class>/...``: a seeded split of every class into 50%
   training, 10% calibration and 40% evaluation (as the built-in mnist: 250 / 50 / 200),
   each of calibration and evaluation getting at least one image per class.
+- Images directly in ``PATH`` and no sub-folders: label-free data, split 50 / 10 / 40 as
+  one class; its target is agreement with (and KL to) the full-precision model.
 
 Class indices follow the sorted class-folder names (of ``train/`` in the ImageNet
 layout; a ``val/`` class missing from ``train/`` is an error). Image files are found
@@ -51,6 +53,7 @@ CALIB_SHARE = 0.1  # of every class of train/ in the ImageNet layout
 DEFAULT_CAP = {"train": 10_000, "calib": 1_024}
 CACHE_VERSION = 1
 SPLITS = ("train", "calib", "eval")
+UNLABELLED = -1  # the label of every file of a folder without class folders
 
 
 def load_imagefolder(spec: DataSpec) -> DatasetSplits:
@@ -65,8 +68,8 @@ def load_imagefolder(spec: DataSpec) -> DatasetSplits:
     labels = np.array([label for part in SPLITS for _, label, _ in chosen[part]], np.int64)
     x, y = normalise(images, options), torch.from_numpy(labels)
     bounds = np.cumsum([0] + [len(chosen[part]) for part in SPLITS])
-    parts = [Split(x[a:b], y[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    return DatasetSplits(spec.format(), *parts, num_classes=len(classes))
+    parts = [Split(x[a:b], y[a:b] if classes else None) for a, b in zip(bounds[:-1], bounds[1:])]
+    return DatasetSplits(spec.format(), *parts, num_classes=len(classes) or None)
 
 
 # ---- finding the images ----------------------------------------------------------------
@@ -107,6 +110,9 @@ def _scan(root: Path) -> tuple[list[str], list[File]]:
     else:
         classes = top
         parts = [("all", root, classes)]
+    if not top and _images_under(root):
+        # Images without class folders: label-free data, judged against full precision.
+        return [], [(str(p.relative_to(root)), UNLABELLED, "all") for p in _images_under(root)]
     if not classes:
         raise TapqError(f"image folder {root} holds no class folders (expected "
                         "PATH/<class>/image files, or PATH/train/<class> and PATH/val/<class>)")
@@ -135,9 +141,9 @@ def _choose(spec: DataSpec, classes: list[str], files: list[File]) -> dict[str, 
         n = len(members)
         if pool.all():  # one folder per class: 50 / 10 / 40
             if n < 3:
-                raise TapqError(f"image folder {spec.path}: class {classes[label]} has {n} "
-                                "image(s); each needs at least 3 (training, calibration, "
-                                "evaluation)")
+                what = f"class {classes[label]}" if classes else "it"
+                raise TapqError(f"image folder {spec.path}: {what} has {n} image(s); each "
+                                "needs at least 3 (training, calibration, evaluation)")
             calib, evaluation = (max(1, round(share * n)) for share in FLAT_SHARES[1:])
         else:
             calib, evaluation = max(1, round(CALIB_SHARE * n)), 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
+
 from tapq.data.builtin import BUILTIN_DATASETS
 from tapq.data.spec import SIZE_KEYS, DataSpec
 from tapq.data.splits import DatasetSplits, Split, stratified_subset
@@ -39,14 +41,15 @@ def _load(spec: DataSpec, name: str) -> DatasetSplits:
         from tapq.data.imagefolder import load_imagefolder
 
         return load_imagefolder(spec)
-    if name != spec.source:  # subsets of the whole, which is loaded (and memoised) once
-        data = load_data(spec.source)
+    whole = spec.whole.format()
+    if name != whole:  # subsets of the whole, which is loaded (and memoised) once
+        data = load_data(whole)
     elif spec.kind == "builtin":
-        return BUILTIN_DATASETS[spec.source]()
+        return replace(BUILTIN_DATASETS[spec.source](**dict(spec.options)), name=name)
     else:
         from tapq.data.factory import load_factory_data
 
-        return load_factory_data(spec.source, name)
+        return load_factory_data(spec.source, name, dict(spec.options))
     parts = {key[:-2]: _subset(spec, key, getattr(data, key[:-2])) for key in SIZE_KEYS}
     return replace(data, name=name, **parts)
 
@@ -58,5 +61,5 @@ def _subset(spec: DataSpec, key: str, split: Split) -> Split:
     if n > len(split):
         raise TapqError(f"data {spec.source!r}: {key}={n} asks for more examples than its "
                         f"{key[:-2]} split holds ({len(split)})")
-    index = stratified_subset(split.y.numpy(), n, SUBSET_SEED)
-    return Split(split.x[index], split.y[index])
+    labels = split.y.numpy() if split.labelled else np.zeros(len(split), np.int64)
+    return split.take(stratified_subset(labels, n, SUBSET_SEED))

@@ -14,20 +14,30 @@ import torch
 
 @dataclass(frozen=True)
 class Split:
-    """Inputs `x` (N, C, H, W float32, already normalised) and integer labels `y` (N,)."""
+    """Inputs `x` (N, C, H, W float32, already normalised) and integer labels `y` (N,),
+    or ``y=None`` for label-free data (then targets come from the full-precision model)."""
 
     x: torch.Tensor
-    y: torch.Tensor
+    y: torch.Tensor | None
 
     def __len__(self) -> int:
-        return len(self.y)
+        return len(self.x)
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the examples carry labels."""
+        return self.y is not None
+
+    def take(self, index) -> "Split":
+        """The examples at `index` (labels too, when there are any)."""
+        return Split(self.x[index], None if self.y is None else self.y[index])
 
     def subset(self, n: int, seed: int) -> "Split":
         """A seeded random subset of `n` examples (all of them if n >= len)."""
         if n >= len(self):
             return self
         index = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return Split(self.x[index], self.y[index])
+        return self.take(index)
 
 
 @dataclass(frozen=True)
@@ -39,14 +49,20 @@ class DatasetSplits:
         train: examples the model is trained on.
         calib: examples PTQ calibrates on; never trained on, never evaluated on.
         eval: held-out examples that every accuracy in tapq is measured on.
-        num_classes: number of labels.
+        num_classes: number of labels; None for label-free data, whose target is
+            agreement with (and KL to) the full-precision model.
     """
 
     name: str
     train: Split
     calib: Split
     eval: Split
-    num_classes: int
+    num_classes: int | None
+
+    @property
+    def labelled(self) -> bool:
+        """Whether the data has labels (else the target is agreement with full precision)."""
+        return self.eval.labelled
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -77,6 +93,7 @@ def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
     A subset that shifts the class balance would measure accuracy on another task than the
     full split: each class gets n * (its share) examples, rounded by largest remainder,
     chosen by a seeded permutation within the class. Requires n <= len(labels).
+    Label-free data (an array of equal labels) gets a plain seeded random subset.
     """
     classes, counts = np.unique(labels, return_counts=True)
     exact = n * counts / counts.sum()

@@ -11,22 +11,46 @@ import math
 import time
 from pathlib import Path
 
-from tapq.bench import BenchStore, noise_ceiling_iso
+from tapq.bench import BenchStore, load_bench_data, noise_ceiling_iso
+from tapq.correlation import MIN_BAND
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.controller import StrategyController
-from tapq.discover.evolution import Discovery, SearchTask, member_of
+from tapq.discover.evolution import Discovery, member_of
 from tapq.discover.llm import LLMBackend, make_backend
 from tapq.discover.llm_cache import CachedBackend
+from tapq.discover.population import Member, survivors
 from tapq.discover.prompting import all_strategies, task_context
+from tapq.discover.seeds import score_seeds
 from tapq.discover.store import RunStore
+from tapq.discover.task import SearchTask
 from tapq.errors import TapqError
 from tapq.executors import make_executor
-from tapq.proxies import bench_for_scoring
-from tapq.sandbox import SandboxJob, save_stats_for_sandbox
+from tapq.proxies import LayerStats, bench_for_scoring, iso_undefined
+from tapq.sandbox import SandboxJob, require_isolation, save_stats_for_sandbox
 
-__all__ = ["RUN_DB", "check_resumable", "check_run_folder", "open_discovery"]
+__all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery",
+           "search_task"]
 
 RUN_DB = "run.db"
+
+
+def check_bench(path: str | Path) -> None:
+    """Raise TapqError (one line) unless benchmark `path` can support a search: enough
+    measured configurations, and iso-budget fitness defined on its search split, i.e. at
+    least one 0.5-bit band with MIN_BAND search configurations. Otherwise every candidate
+    would be undefined and the run would end with no answer."""
+    store = BenchStore(path)
+    try:
+        data = load_bench_data(store)
+    finally:
+        store.close()
+    if len(data.avg_bits) < 10:
+        raise TapqError(f"{path} has only {len(data.avg_bits)} measured configurations; "
+                        "finish building it first")
+    why = iso_undefined(data)
+    if why:
+        raise TapqError(f"{path} cannot support discovery: {why}; discovery needs at least "
+                        f"{MIN_BAND} search configurations in one band (build more --configs)")
 
 
 def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bool:
@@ -38,8 +62,9 @@ def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bo
     if not resume:
         raise TapqError(f"{config.out} already holds a run; add --resume to continue it, "
                         "or choose another --out")
-    stored = {**DiscoverConfig.resume_defaults(), **(store.meta().get("config") or {})}
-    key = config.resume_key()
+    stored_key = store.meta().get("config") or {}
+    stored = {**DiscoverConfig.resume_defaults(), **stored_key}
+    key = config.settled(stored_key).resume_key()
     changed = [k for k in key if stored.get(k) != key[k]]
     if changed:
         raise TapqError(f"cannot resume {config.out}: it was started with other settings "
@@ -71,24 +96,28 @@ class _NoLLM:
         raise TapqError("replay: the request is not in the source run's cache")
 
 
-def _replay_source(store: RunStore, source: Path) -> _NoLLM:
-    """Copy a finished run's LLM answers into `store`; a backend named like its LLM."""
+def _replay_source(store: RunStore, source: Path) -> tuple[_NoLLM, dict]:
+    """Copy a finished run's LLM answers into `store`; a backend named like its LLM, and
+    the source run's stored settings."""
     if not source.is_file():
         raise TapqError(f"nothing to replay: {source} does not exist")
     origin = RunStore(source)
     try:
-        name = origin.meta().get("llm")
+        meta = origin.meta()
     finally:
         origin.close()
-    if not name:
+    if not meta.get("llm"):
         raise TapqError(f"{source} is not a finished tapq discovery run")
     store.import_llm_cache(source)
-    return _NoLLM(name)
+    return _NoLLM(meta["llm"]), meta.get("config") or {}
 
 
-def _task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str) -> SearchTask:
-    """The benchmark's data, its statistics written for the sandbox, the prompt context."""
+def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str
+                ) -> tuple[SearchTask, list[LayerStats]]:
+    """The benchmark's data, its statistics written for the sandbox, the prompt context
+    (shared by the LLM loop and the GP search, so both are judged alike)."""
     data, stats = bench_for_scoring(config.bench, config.execution.device)
+    data = data.without_test()  # discovery never reads the test split
     bench = BenchStore(config.bench)
     try:
         ceiling = noise_ceiling_iso(bench)
@@ -100,7 +129,7 @@ def _task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str) -> 
     store.set_meta(llm=llm_name, layers=[s.name for s in stats], bit_choices=data.bit_choices,
                    noise_ceiling_iso=ceiling)
     job = SandboxJob.from_file(stats_path, data.bit_choices, config.limits)
-    return SearchTask(data, job, context)
+    return SearchTask(data, job, context), stats
 
 
 def open_discovery(config: DiscoverConfig, resume: bool = False,
@@ -109,6 +138,7 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    isolation = require_isolation()  # refuses before anything is created or asked
     execution = config.execution
     executor = make_executor(execution.executor, execution.workers,
                              execution.ray_address)  # starts nothing yet
@@ -117,20 +147,34 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
         raise TapqError(f"nothing to resume: {out} holds no run ({RUN_DB} is missing)")
     out.mkdir(parents=True, exist_ok=True)
     store = RunStore(out / RUN_DB)
+    stored = store.meta().get("config") if store.count() else None
+    backend_for_replay = None
+    if config.replay:
+        backend_for_replay, source = _replay_source(store, Path(config.replay) / RUN_DB)
+        stored = stored if stored is not None else source
+    config = config.settled(stored)  # a legacy run continues as it was asked
     if not check_resumable(store, config, resume):
         store.set_meta(config=config.resume_key(), started=time.time())
-    if config.replay:
-        backend = _replay_source(store, Path(config.replay) / RUN_DB)
-    raw = backend or make_backend(config.llm.spec, config.llm.base_url, config.llm.api_key_env,
-                                  config.llm.threads)
+    store.set_meta(isolation=isolation.describe(), isolated=isolation.isolated)
+    raw = backend_for_replay or backend or make_backend(
+        config.llm.spec, config.llm.base_url, config.llm.api_key_env, config.llm.threads)
     llm = CachedBackend(raw, store.response_cache(), replay_only=config.replay is not None)
     strategies = {s.key: s for s in all_strategies()}
     done = store.generations()
     theta = done[-1].theta if done else None
     controller = StrategyController(list(strategies), config.search.controller, theta=theta)
-    population = []
-    if done:
-        by_id = {c.id: c for c in store.candidates()}
-        population = [member_of(by_id[i]) for i in done[-1].population]
-    task = _task(config, out, store, llm.name)
+    task, stats = search_task(config, out, store, llm.name)
+    if config.search.seeds:
+        score_seeds(store, task, stats)
+    population = _population(store, config.search.population)
     return Discovery(config, store, llm, executor, task, strategies, controller, population)
+
+
+def _population(store: RunStore, size: int) -> list[Member]:
+    """The population after the last finished generation, or before the first: the
+    seeds that are programs (the hints' bodies; baselines are not shown as code)."""
+    by_id = {c.id: c for c in store.candidates()}
+    done = store.generations()
+    if done:
+        return [member_of(by_id[i]) for i in done[-1].population]
+    return survivors([member_of(s) for s in store.seeds() if s.code], size)

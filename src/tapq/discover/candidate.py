@@ -62,9 +62,13 @@ def _thought(text: str, before: str, tree: ast.Module | None = None) -> str:
     docstring = next((ast.get_docstring(node) for node in (tree.body if tree else [])
                       if isinstance(node, ast.FunctionDef) and node.name == "sensitivity"),
                      None)
-    thought = (match.group(1) if match else docstring if docstring and "<your idea" not in docstring
+    # What the model wrote, or nothing: a docstring copied from a prompt's placeholder
+    # ("<your idea ...>") or prose that is only a fence ("```python") is no thought.
+    placeholder = docstring is not None and docstring.strip().startswith("<")
+    thought = (match.group(1) if match else docstring if docstring and not placeholder
                else re.sub(r"`+\w*", "", before))
-    return " ".join(thought.split())[:MAX_THOUGHT]
+    thought = " ".join(thought.split())[:MAX_THOUGHT]
+    return thought if re.search(r"[A-Za-z]{2}", thought) else ""
 
 
 def normalized_code(code: str) -> str:

@@ -1,5 +1,6 @@
 """What a discovery run is configured by, in four groups: the LLM, the search, the sandbox
-limits and where the work runs.
+limits and where the work runs. The search is the LLM's (``kind="llm"``) or the symbolic
+baseline's (``kind="gp"``, genetic programming, settings in gp/settings.py).
 
 Which settings make a run *this* run -- so that ``--resume`` may continue it only with the
 same values -- is marked on the fields themselves (``resume="name"`` in their metadata) and
@@ -9,19 +10,30 @@ change what a candidate scores, so a run may be resumed with other ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover.controller import ControllerConfig
+from tapq.discover.gp.settings import GPConfig
 from tapq.sandbox import SandboxLimits
 
-__all__ = ["DiscoverConfig", "ExecutionConfig", "LLMConfig", "SearchConfig", "resume_field"]
+PROMPT_STYLES = ("teach", "plain")
+SEARCH_KINDS = ("llm", "gp")
+
+__all__ = ["PROMPT_STYLES", "SEARCH_KINDS", "DiscoverConfig", "ExecutionConfig", "LLMConfig",
+           "SearchConfig", "resume_field"]
 
 
-def resume_field(name: str, default, **kwargs):
-    """A dataclass field that is part of the resume key under `name`."""
-    return field(default=default, metadata={"resume": name}, **kwargs)
+_NONE = object()
+
+
+def resume_field(name: str, default, legacy=_NONE, **kwargs):
+    """A dataclass field that is part of the resume key under `name`. `legacy` is the
+    value runs stored before the setting existed ran with, when that is not `default`:
+    such a run resumes (or replays) with it, whatever the new default."""
+    metadata = {"resume": name} if legacy is _NONE else {"resume": name, "legacy": legacy}
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,18 @@ class SearchConfig:
         seed: seeds every random choice and every LLM request.
         repair_rate: chance that a mutation repairs a failed candidate of the previous
             generation (its error shown to the LLM) instead of improving a survivor.
-        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters.
+        controller: the strategy controller (``dpo`` or ``uniform``) and its parameters
+            (LLM search only).
+        prompts: ``teach`` (standing, target and a diagnosis of the parent; prompts/teach)
+            or ``plain`` (the parent and its score only; prompts/plain, how runs were
+            asked before -- stored runs without this setting resume as ``plain``).
+        seeds: score every human baseline and hint body before the first LLM call, as
+            the reference for novelty and the first parents (runs stored before seeds
+            existed resume without). A GP search scores them too, as the reference for
+            novelty only: they are programs, not expression trees to vary.
+        kind: ``llm`` (the LLM writes candidates) or ``gp`` (genetic programming over the
+            same statistics: the symbolic baseline).
+        gp: the GP's settings (``gp`` only).
     """
 
     generations: int = 3
@@ -61,6 +84,17 @@ class SearchConfig:
     seed: int = resume_field("seed", 0)
     repair_rate: float = resume_field("repair_rate", 0.25)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
+    prompts: str = resume_field("prompts", "teach", legacy="plain")
+    seeds: bool = resume_field("seeds", True, legacy=False)
+    kind: str = resume_field("search", "llm")
+    gp: GPConfig = field(default_factory=GPConfig)
+
+    def __post_init__(self) -> None:
+        if self.prompts not in PROMPT_STYLES:
+            raise ValueError(f"unknown prompt style {self.prompts!r}; use one of "
+                             f"{PROMPT_STYLES}")
+        if self.kind not in SEARCH_KINDS:
+            raise ValueError(f"unknown search {self.kind!r}; use one of {SEARCH_KINDS}")
 
     @property
     def children_per_generation(self) -> int:
@@ -111,15 +145,34 @@ class DiscoverConfig:
         """The settings a resumed run must share with the stored one, by name."""
         key = _resume_values(self)
         key["bench"] = str(Path(self.bench).resolve())
-        return key
+        # Only the chosen search's settings: a GP run has no LLM, sampling or controller
+        # (and the report must not show them), an LLM run no GP settings.
+        unused = _GP_KEYS if self.search.kind == "llm" else _LLM_KEYS
+        return {k: v for k, v in key.items() if k not in unused}
 
     @staticmethod
     def resume_defaults() -> dict:
-        """Every resume setting's default: a run stored before a setting existed (or was a
-        resume key) ran with its default, so a missing stored value means that."""
+        """What a run stored before a setting existed (or was a resume key) ran with: its
+        legacy value where it has one, else its default."""
         defaults = _resume_values(DiscoverConfig())
         defaults.pop("bench")
-        return defaults
+        return {**defaults, **_legacy_values(DiscoverConfig)}
+
+    def settled(self, stored: dict | None) -> DiscoverConfig:
+        """This configuration continuing the run whose stored resume key is `stored`
+        (None: a new run, unchanged). A setting whose default changed (it has a legacy
+        value) and that is left at its default continues as the stored run had it: the
+        stored value, or the legacy value when the run predates the setting -- so a run
+        stored before teaching prompts resumes and replays with plain ones."""
+        if stored is None:
+            return self
+        config = self
+        current = _resume_values(self)
+        defaults = _resume_values(DiscoverConfig())
+        for name, legacy in _legacy_values(DiscoverConfig).items():
+            if current[name] == defaults[name]:
+                config = _with_resume_value(config, name, stored.get(name, legacy))
+        return config
 
 
 def _resume_values(config) -> dict:
@@ -132,3 +185,32 @@ def _resume_values(config) -> dict:
         elif is_dataclass(value):
             values.update(_resume_values(value))
     return values
+
+
+def _legacy_values(cls) -> dict:
+    """Legacy values of the resume settings that have one, by name."""
+    values = {}
+    for item in fields(cls):
+        if "legacy" in item.metadata:
+            values[item.metadata["resume"]] = item.metadata["legacy"]
+        elif item.default_factory is not MISSING and is_dataclass(item.default_factory):
+            values.update(_legacy_values(item.default_factory))
+    return values
+
+
+def _with_resume_value(config, name: str, value):
+    """`config` with the resume setting `name` (at any depth) set to `value`."""
+    for item in fields(config):
+        current = getattr(config, item.name)
+        if item.metadata.get("resume") == name:
+            return replace(config, **{item.name: value})
+        if is_dataclass(current):
+            changed = _with_resume_value(current, name, value)
+            if changed is not current:
+                return replace(config, **{item.name: changed})
+    return config
+
+
+_GP_KEYS = frozenset(_resume_values(GPConfig()))
+_LLM_KEYS = frozenset({*_resume_values(LLMConfig()), *_resume_values(ControllerConfig()),
+                       "repair_rate", "prompts"})

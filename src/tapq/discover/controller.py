@@ -1,8 +1,10 @@
 """The DPO strategy controller: which prompt strategies to use, learned from fitness.
 
 A categorical policy pi = softmax(theta) over strategies (operator x hint). After each
-generation the candidates are paired -- the strategy of the fitter one is "chosen", the
-other "rejected" -- and theta takes a few gradient steps on the DPO loss
+generation the candidates are paired -- the strategy of the one with more credit is
+"chosen", the other "rejected" (credit.py: improvement over its inputs by default; pairs
+within `margin` are ties and teach nothing, so equal outcomes leave equal logits) -- and
+theta takes a few gradient steps on the DPO loss
 
     L = -mean log sigmoid(beta * [(log pi(w) - log pi_ref(w)) - (log pi(l) - log pi_ref(l))])
 
@@ -30,20 +32,31 @@ class ControllerConfig:
         lr: gradient step on theta.
         steps: gradient steps per generation.
         floor: share of sampling mass spread uniformly (exploration).
-        margin: fitness difference below which a pair is a tie and not used.
+        margin: credit difference below which a pair is a tie and not used.
+        reward: what a candidate is credited with (credit.py): ``improvement`` over its
+            parents or the best seed (new tables only), or ``fitness`` (the old signal,
+            under which a failure loses to any valid answer; runs stored before resume
+            with it).
     """
 
     # Each is part of a discovery run's resume key, under the name in its metadata.
     kind: str = field(default="dpo", metadata={"resume": "controller"})
     beta: float = field(default=1.0, metadata={"resume": "controller_beta"})
-    lr: float = field(default=1.0, metadata={"resume": "controller_lr"})
+    # 0.5, not 1: with identical strategies lr 1 ended with a median top probability of
+    # 0.33 (improvement credit) -- noise; see benchmarks/controller_signal.py.
+    lr: float = field(default=0.5, metadata={"resume": "controller_lr", "legacy": 1.0})
     steps: int = field(default=20, metadata={"resume": "controller_steps"})
     floor: float = field(default=0.1, metadata={"resume": "controller_floor"})
     margin: float = field(default=0.01, metadata={"resume": "controller_margin"})
+    reward: str = field(default="improvement",
+                        metadata={"resume": "controller_reward", "legacy": "fitness"})
 
     def __post_init__(self) -> None:
         if self.kind not in CONTROLLERS:
             raise ValueError(f"unknown controller {self.kind!r}; use one of {CONTROLLERS}")
+        if self.reward not in ("improvement", "fitness"):
+            raise ValueError(f"unknown controller reward {self.reward!r}; use improvement "
+                             "or fitness")
         if not (self.beta > 0 and self.lr > 0 and self.steps >= 0 and 0 <= self.floor <= 1
                 and self.margin >= 0):
             raise ValueError("controller settings: beta and lr must be positive, steps and "
@@ -76,9 +89,9 @@ class StrategyController:
         return self.keys[rng.choice(len(self.keys), p=self.sampling_probabilities(allowed))]
 
     def preference_pairs(self, results: list[tuple[str, float]]) -> list[tuple[int, int]]:
-        """(chosen, rejected) strategy indices from (strategy, fitness) results: every pair
-        of candidates from different strategies whose fitness differs by more than the
-        margin (a failed candidate, fitness -inf, loses to any valid one)."""
+        """(chosen, rejected) strategy indices from (strategy, credit) results: every pair
+        of candidates from different strategies whose credit differs by more than the
+        margin (under the ``fitness`` reward a failure, -inf, loses to any valid one)."""
         index = {k: i for i, k in enumerate(self.keys)}
         pairs = []
         for i, (key_i, fit_i) in enumerate(results):
@@ -94,7 +107,7 @@ class StrategyController:
         return pairs
 
     def update(self, results: list[tuple[str, float]]) -> float:
-        """One generation's DPO update from (strategy, fitness) results; returns the
+        """One generation's DPO update from (strategy, credit) results; returns the
         final loss (NaN when there was nothing to learn from or the policy is uniform)."""
         pairs = self.preference_pairs(results)
         if self.config.kind == "uniform" or not pairs:

@@ -19,47 +19,35 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from tapq.bench import BenchData
 from tapq.discover.candidate import code_hash, parse_answer
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.controller import StrategyController
+from tapq.discover.credit import credits
 from tapq.discover.llm_cache import CachedBackend
 from tapq.discover.population import Member, select_parents, survivors
-from tapq.discover.prompting import STOP, Parent, TaskContext, build_messages
+from tapq.discover.prompting import STOP
+from tapq.discover.scoring import NoveltyJudge, fill
+from tapq.discover.seeds import best_seed
 from tapq.discover.store import CandidateRecord, GenerationRecord, RunStore, Status
 from tapq.discover.strategies import Strategy
+from tapq.discover.task import SearchTask
+from tapq.discover.teaching import Prompter
 from tapq.executors import Executor
 from tapq.progress import StepBar
-from tapq.proxies import config_scores, fitness
-from tapq.sandbox import SandboxJob, SandboxResult
 
 __all__ = ["Discovery", "SearchTask", "member_of"]
 log = logging.getLogger("tapq.discover")
 
 
-@dataclass(frozen=True)
-class SearchTask:
-    """What every candidate is judged on: the benchmark's configurations, the sandbox job
-    that computes a program's table, and the facts every prompt states."""
-
-    data: BenchData
-    job: SandboxJob
-    context: TaskContext
-
-    def fitness_of(self, table: np.ndarray) -> dict:
-        """Every fitness figure of a table on the benchmark (``--json`` form)."""
-        scores = config_scores(table, self.data.bit_choices, self.data.bits)
-        return fitness("candidate", scores, self.data.accuracy, self.data.avg_bits,
-                       self.data.is_val, 0.0).to_json()
-
-
 def member_of(record: CandidateRecord) -> Member:
-    """What selection needs of a stored candidate."""
-    return Member(record.id, record.fitness, record.generation, record.code_hash or "",
+    """What selection needs of a stored candidate. Its identity is the proxy, not the
+    text: a program repeated verbatim, or one whose table ranks like an earlier one's,
+    shares the first one's identity, so the population holds each proxy once."""
+    identity = record.copy_of or record.duplicate_of or record.id
+    return Member(record.id, record.fitness, record.generation, f"proxy:{identity}",
                   record.slot)
 
 
@@ -72,6 +60,10 @@ class Discovery:
         self.config, self.store, self.llm, self.executor = config, store, llm, executor
         self.task, self.strategies = task, strategies
         self.controller, self.population = controller, population
+        self.novelty = NoveltyJudge(store)
+        self.prompter = Prompter(config.search.prompts, store, task)
+        seed = best_seed(store.seeds())
+        self.best_seed = seed.fitness if seed is not None else float("-inf")
 
     def run(self) -> list[GenerationRecord]:
         """Run (or finish) every generation; returns the generation records."""
@@ -94,8 +86,11 @@ class Discovery:
         for record in self._evaluated(drafts, generation, len(stored), slots):
             stored[record.slot] = record
         records = [stored[s] for s in range(slots)]
-        loss = self.controller.update([(r.strategy, r.fitness) for r in records])
-        self.population = survivors(self.population + [member_of(r) for r in records],
+        loss = self.controller.update(credits(
+            records, self.config.search.controller.reward, self.store.candidate,
+            self.best_seed))
+        self.population = survivors(self.population + [member_of(r) for r in records
+                                                       if r.code],
                                     self.config.search.population)
         probabilities = dict(zip(self.controller.keys,
                                  map(float, self.controller.probabilities())))
@@ -147,9 +142,7 @@ class Discovery:
                failures: list[CandidateRecord]) -> CandidateRecord:
         """Slot `slot`'s candidate as the LLM answered, not yet evaluated."""
         strategy, parents = self._choose(generation, slot, failures)
-        messages = build_messages(strategy, [Parent(p.thought, p.code or "", p.fitness,
-                                                    p.error) for p in parents],
-                                  self.task.context)
+        messages = self.prompter.messages(strategy, parents, generation)
         llm = self.config.llm
         request_seed = self.config.search.seed * 1_000_003 + generation * 1_000 + slot
         answer = self.llm.complete(messages, llm.temperature, llm.max_tokens,
@@ -194,7 +187,7 @@ class Discovery:
                     self.task.job, [groups[h][0].code for h in new], chunk=1)
                 for index, result in results:
                     original = groups[new[index]][0]
-                    self._fill(original, result)
+                    fill(original, result, self.task)
                     evaluated[new[index]] = original
                     yield from self._advancing(commit(), bar)
             except BaseException:
@@ -224,24 +217,19 @@ class Discovery:
             record.status, record.error, record.fitness = (original.status, original.error,
                                                            original.fitness)
             record.metrics, record.table = original.metrics, original.table
+            # a verbatim seed is a copy of it; else the original's verdict (given when
+            # it was stored) holds for its repeat
+            record.copy_of = (original.id if original.is_seed and original.copy_of is None
+                              else original.copy_of)
         return record
 
     def _store(self, record: CandidateRecord) -> CandidateRecord:
+        """Judge `record`'s novelty (in slot order, so every run judges alike) and store it."""
+        if record.duplicate_of is None:
+            self.novelty.judge(record)
         self.store.add_candidate(record)
-        log.info("g%d s%d %s: %s %s", record.generation, record.slot, record.strategy,
-                 record.status, f"{record.fitness:.4f}" if record.valid else record.error)
+        self.novelty.learn(record)
+        copy = f" (copy of #{record.copy_of})" if record.copy_of is not None else ""
+        log.info("g%d s%d %s: %s %s%s", record.generation, record.slot, record.strategy,
+                 record.status, f"{record.fitness:.4f}" if record.valid else record.error, copy)
         return record
-
-    def _fill(self, record: CandidateRecord, result: SandboxResult) -> None:
-        """Status, fitness and metrics of `record` from its sandbox result."""
-        record.eval_seconds = result.seconds
-        record.status = Status(result.status)
-        if record.status != Status.OK:
-            record.error = result.error
-            return
-        record.table = result.table.tolist()
-        record.metrics = self.task.fitness_of(result.table)
-        record.fitness = record.metrics["spearman_iso"]
-        if not math.isfinite(record.fitness):
-            record.status, record.error = Status.ERROR, "fitness is undefined (constant scores)"
-            record.fitness = float("-inf")

@@ -1,7 +1,7 @@
-"""The final check of a run: its best discovered proxy beside the human baselines.
+"""The final check of a run: its best novel proxy beside the human baselines.
 
 On fitness (every baseline on the same benchmark, validation split included, which the
-search never saw) and on what allocation buys: the best discovered and the best human proxy
+search never saw) and on what allocation buys: the best novel and the best human proxy
 allocate at one budget on the benchmark's own model, with the benchmark's PTQ, measured
 beside uniform precision and the benchmark oracle.
 """
@@ -21,7 +21,8 @@ FALLBACK_HUMAN = "hawq_v2"
 
 def fitness_check(bench: str | Path, best_proxy: str | Path,
                   device: DeviceLike = None) -> list[Fitness]:
-    """Fitness of the best discovered proxy (first) and of every baseline on `bench`."""
+    """Fitness of the best novel proxy (first) and of every baseline on `bench`. A run
+    writes best_proxy.py only for a novel candidate (never a copy of a seed)."""
     return evaluate_proxies(bench, [str(best_proxy), *BASELINE_PROXIES], device)
 
 

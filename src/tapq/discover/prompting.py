@@ -3,7 +3,16 @@
 A *strategy* is an operator (init, mutate, crossover) and a hint (one idea from
 ``prompts/hints.txt``). The DPO controller learns which strategies pay off; this module
 only renders them. Prompts live in text files so they can be read and changed without
-touching code.
+touching code, in two styles:
+
+- ``teach`` (``prompts/teach/``, the default): FunSearch-style. Every prompt shows the
+  standing (the best programs so far with their scores) and the score to beat (the best
+  human proxy); a mutation also shows where its parent is wrong (diagnosis.py); an init
+  shows its hint's starting body as already scored, so that sending it back is plainly
+  worth nothing. One answer format, one thought line then the code, no placeholder a
+  model could copy.
+- ``plain`` (``prompts/plain/``): the parent and its score only, exactly as runs were
+  asked before; stored runs without a style resume and replay with it.
 """
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+from tapq.discover.candidate import HEADER
 from tapq.discover.strategies import OPERATORS, Strategy
 from tapq.proxies import LayerStats
 
@@ -25,12 +35,23 @@ STOP = ["\n```\n\n"]
 
 @dataclass(frozen=True)
 class Parent:
-    """What a prompt shows of a parent candidate."""
+    """What a prompt shows of a parent candidate (`diagnosis`: teach style only)."""
 
     thought: str
     code: str
     fitness: float
     error: str | None = None
+    diagnosis: str = ""
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """What a teaching prompt adds: the standing, the score to beat, and for an init the
+    score its hint's starting body already has."""
+
+    standing: str
+    target: str
+    seed_score: str = "not scored"
 
 
 @dataclass(frozen=True)
@@ -45,7 +66,10 @@ class TaskContext:
 
 @cache
 def _text(name: str) -> str:
-    return resources.files("tapq.discover").joinpath("prompts").joinpath(name).read_text()
+    folder = resources.files("tapq.discover").joinpath("prompts")
+    for part in name.split("/"):
+        folder = folder.joinpath(part)
+    return folder.read_text()
 
 
 @dataclass(frozen=True)
@@ -96,26 +120,35 @@ def _fmt(value: float) -> str:
     return "failed" if not math.isfinite(value) else f"{value:.3f}"
 
 
-def build_messages(strategy: Strategy, parents: list[Parent],
-                   context: TaskContext) -> list[dict]:
-    """Chat messages asking for one new proxy with `strategy` from `parents`."""
+def build_messages(strategy: Strategy, parents: list[Parent], context: TaskContext,
+                   style: str = "plain", lesson: Lesson | None = None) -> list[dict]:
+    """Chat messages asking for one new proxy with `strategy` from `parents`, in prompt
+    `style` (``plain`` or ``teach``; a teaching prompt needs its `lesson`)."""
     contract = Template(_text("contract.txt")).substitute(
         bit_choices=", ".join(map(str, context.bit_choices)),
         last_index=context.num_layers - 1, example=context.example)
     hint = load_hints()[strategy.hint]
     fields = {"contract": contract.strip(), "hint": hint.text, "start": hint.body,
-              "answer_format": _text("answer_format.txt").strip(),
+              "answer_format": _text(f"{style}/answer_format.txt").strip(),
               "ceiling": f"{context.ceiling:.2f}"}
+    if style == "teach":
+        if lesson is None:
+            raise ValueError("a teaching prompt needs its lesson")
+        fields.update(standing=lesson.standing, target=lesson.target,
+                      seed_score=lesson.seed_score,
+                      start=f"{HEADER}\ndef sensitivity(layer, bits):\n{hint.body}")
     if strategy.operator == "mutate":
         (parent,) = parents
         error = (f"It failed with this error; fix it:\n{parent.error}\n" if parent.error
                  else "")
-        fields.update(thought=parent.thought, code=parent.code.strip(),
-                      fitness=_fmt(parent.fitness), error=error)
+        diagnosis = f"{parent.diagnosis}\n" if parent.diagnosis else ""
+        thought = parent.thought or ("(none given)" if style == "teach" else "")
+        fields.update(thought=thought, code=parent.code.strip(),
+                      fitness=_fmt(parent.fitness), error=error, diagnosis=diagnosis)
     elif strategy.operator == "crossover":
         a, b = parents
         fields.update(thought_a=a.thought, code_a=a.code.strip(), fitness_a=_fmt(a.fitness),
                       thought_b=b.thought, code_b=b.code.strip(), fitness_b=_fmt(b.fitness))
-    user = Template(_text(f"{strategy.operator}.txt")).substitute(fields)
-    return [{"role": "system", "content": _text("system.txt").strip()},
+    user = Template(_text(f"{style}/{strategy.operator}.txt")).substitute(fields)
+    return [{"role": "system", "content": _text(f"{style}/system.txt").strip()},
             {"role": "user", "content": user.strip()}]

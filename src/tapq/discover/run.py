@@ -1,9 +1,10 @@
 """`discover()`: one call from configuration to outputs, resumable.
 
-Opens the run (assembly.py), runs the evolution (evolution.py), writes best_proxy.py and
+Opens the run (assembly.py; gp/search.py for ``--search gp``), runs the evolution
+(evolution.py, or the GP's loop), writes best_proxy.py and
 the leaderboard (results.py), logs to ``DIR/discover.log``, and ends with the final check
-(final_check.py): the best discovered proxy against every human baseline on the
-benchmark, validation split included, which the search never saw.
+(final_check.py): the best novel proxy (never a copy of a seed) against every human
+baseline on the benchmark's test split, which the search never saw, with paired intervals.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tapq.discover.assembly import open_discovery
+from tapq.discover.assembly import check_bench, open_discovery
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.final_check import fitness_check
+from tapq.discover.gp.search import open_gp_search
 from tapq.discover.llm import LLMBackend
 from tapq.discover.results import RunSummary, summarize, write_outputs
 from tapq.proxies import Fitness
@@ -32,12 +34,14 @@ class DiscoveryResult:
     summary: RunSummary
     best_proxy: Path | None
     leaderboard: Path
-    final: list[Fitness]  # the best discovered proxy first, then every baseline
+    final: list[Fitness]  # the best novel proxy first, then every baseline
     wall_seconds: float
     llm: str
+    isolation: str = ""  # the sandbox's OS boundary, as run.db records it
 
     def to_json(self) -> dict:
         return {"out": str(self.out), "llm": self.llm, "wall_seconds": self.wall_seconds,
+                "isolation": self.isolation,
                 "best_proxy": None if self.best_proxy is None else str(self.best_proxy),
                 "leaderboard": str(self.leaderboard), **self.summary.to_json(),
                 "final": [f.to_json() for f in self.final]}
@@ -58,12 +62,14 @@ def discover(config: DiscoverConfig, resume: bool = False,
 
     `backend` replaces the LLM named in the configuration (tests, custom clients).
     """
+    check_bench(config.bench)  # before the run folder exists: a refused run leaves nothing
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     handler = _log_to(out)
     start = time.perf_counter()
     try:
-        run = open_discovery(config, resume=resume, backend=backend)
+        opener = open_gp_search if config.search.kind == "gp" else open_discovery
+        run = opener(config, resume=resume, backend=backend)
         try:
             run.run()
             best, board = write_outputs(run.store, out, str(config.bench))
@@ -71,7 +77,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             meta = run.store.meta()
             wall = meta.get("wall_seconds", 0.0) + time.perf_counter() - start
             run.store.set_meta(wall_seconds=wall, finished=time.time())
-            llm = run.llm.name
+            llm, isolation = meta.get("llm", ""), meta.get("isolation", "")
         finally:
             run.close()
         final = []
@@ -79,7 +85,7 @@ def discover(config: DiscoverConfig, resume: bool = False,
             final = fitness_check(config.bench, best, config.execution.device)
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",
                                                 wall, best)
-        return DiscoveryResult(out, summary, best, board, final, wall, llm)
+        return DiscoveryResult(out, summary, best, board, final, wall, llm, isolation)
     finally:
         logging.getLogger("tapq").removeHandler(handler)
         handler.close()

@@ -5,7 +5,11 @@ Tables:
 - ``candidates``: one row per generation slot, inserted once its candidate is scored:
   strategy, parents, the prompt and the raw answer, thought, code, status, error,
   fitness and every metric, the sensitivity table, tokens and timings. ``duplicate_of``
-  points at the first candidate with the same normalised code (evaluated once).
+  points at the first candidate with the same normalised code (evaluated once);
+  ``copy_of`` at the seed or earlier candidate whose table ranks like this one's (a
+  different program, the same proxy). *Seeds* -- every human baseline and every hint's
+  starting body, scored before the first LLM call -- are rows of operator ``seed`` and
+  generation -1 (shown as "seed"); runs stored before seeds existed have none.
 - ``generations``: one row per finished generation: the population after it and the
   controller's state and probabilities (the strategy trajectory).
 - ``llm_cache``: every LLM request and answer by hash (see llm_cache.py), so a run
@@ -27,7 +31,8 @@ from tapq.discover.llm_cache import ResponseCache
 from tapq.discover.strategies import strategy_key
 from tapq.errors import TapqError
 
-__all__ = ["CandidateRecord", "GenerationRecord", "RunStore", "Status"]
+__all__ = ["SEED", "SEED_GENERATION", "CandidateRecord", "GenerationRecord", "RunStore",
+           "Status"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,14 +43,17 @@ CREATE TABLE IF NOT EXISTS candidates (
     code_hash TEXT, status TEXT NOT NULL, error TEXT, fitness REAL, metrics TEXT,
     table_json TEXT, duplicate_of INTEGER, prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL, llm_seconds REAL NOT NULL, eval_seconds REAL NOT NULL,
-    cached INTEGER NOT NULL, created REAL NOT NULL, UNIQUE (generation, slot));
+    cached INTEGER NOT NULL, created REAL NOT NULL, copy_of INTEGER,
+    UNIQUE (generation, slot));
 CREATE TABLE IF NOT EXISTS generations (
     generation INTEGER PRIMARY KEY, population TEXT NOT NULL, theta TEXT NOT NULL,
     probabilities TEXT NOT NULL, loss REAL, best_fitness REAL, finished REAL NOT NULL);
 """
 _COLUMNS = ("id, generation, slot, operator, hint, parents, prompt, response, thought, code, "
             "code_hash, status, error, fitness, metrics, table_json, duplicate_of, "
-            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached")
+            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached, copy_of")
+SEED_GENERATION = -1  # the generation number of seeds (scored before generation 0)
+SEED = "seed"         # their operator
 
 
 class Status(str, Enum):
@@ -91,6 +99,7 @@ class CandidateRecord:
     llm_seconds: float = 0.0
     eval_seconds: float = 0.0
     cached: bool = False
+    copy_of: int | None = None
     id: int | None = None
 
     @property
@@ -101,6 +110,22 @@ class CandidateRecord:
     def valid(self) -> bool:
         """Whether it produced a finite fitness."""
         return math.isfinite(self.fitness)
+
+    @property
+    def is_seed(self) -> bool:
+        """A human baseline or a hint's starting body, scored before the LLM was asked."""
+        return self.operator == SEED
+
+    @property
+    def novel(self) -> bool:
+        """Valid, written by the LLM, not a verbatim repeat, and ranking unlike every seed
+        and earlier candidate."""
+        return (self.valid and not self.is_seed and self.copy_of is None
+                and self.duplicate_of is None)
+
+    @property
+    def generation_label(self) -> str:
+        return SEED if self.is_seed else str(self.generation)
 
 
 @dataclass(frozen=True)
@@ -132,6 +157,10 @@ class RunStore:
                 self._conn.close()
                 raise TapqError(f"{self.path} is an SQLite file but not a tapq run database")
             self._conn.executescript(SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
+            if "copy_of" not in columns:  # a run stored before novelty was recorded
+                self._conn.execute("ALTER TABLE candidates ADD COLUMN copy_of INTEGER")
+                self._conn.commit()
         except sqlite3.DatabaseError as error:
             raise TapqError(f"{self.path} is not a tapq run database ({error})") from None
 
@@ -183,8 +212,13 @@ class RunStore:
         return record.id  # type: ignore[return-value]
 
     def count(self) -> int:
-        """How many candidates are stored."""
+        """How many candidates are stored (seeds included)."""
         return self._conn.execute("SELECT COUNT(*) FROM candidates").fetchone()[0]
+
+    def seeds(self) -> list[CandidateRecord]:
+        """The run's seeds, in the order they were scored (none in a run stored before
+        seeds existed)."""
+        return self._select("operator = ?", (SEED,))
 
     def candidates(self) -> list[CandidateRecord]:
         """Every stored candidate, in id order."""
@@ -200,8 +234,8 @@ class RunStore:
 
     def failed_in(self, generation: int) -> list[CandidateRecord]:
         """Candidates of `generation` that had code but no fitness (repair material)."""
-        return self._select("generation = ? AND fitness IS NULL AND code IS NOT NULL",
-                            (generation,))
+        return self._select("generation = ? AND fitness IS NULL AND code IS NOT NULL "
+                            "AND operator != ?", (generation, SEED))
 
     def first_with_hash(self, code_hash: str) -> CandidateRecord | None:
         """The first evaluated candidate with this normalised code, if any."""
@@ -209,8 +243,14 @@ class RunStore:
         return found[0] if found else None
 
     def distinct_valid(self) -> list[CandidateRecord]:
-        """Valid candidates, each program once (the first of identical ones), in id order."""
+        """Valid candidates, seeds included, each program once (the first of identical
+        ones), in id order."""
         return self._select("fitness IS NOT NULL AND duplicate_of IS NULL")
+
+    def distinct_tables(self) -> list[CandidateRecord]:
+        """Valid candidates (seeds included) that are no copy of anything earlier: the
+        tables a new candidate must differ from, in id order."""
+        return self._select("fitness IS NOT NULL AND duplicate_of IS NULL AND copy_of IS NULL")
 
     def _select(self, where: str, args: tuple = (), limit: int | None = None
                 ) -> list[CandidateRecord]:
@@ -220,7 +260,7 @@ class RunStore:
         records = []
         for row in cursor:
             (id_, gen, slot, op, hint, parents, prompt, response, thought, code, code_hash,
-             status, error, fit, metrics, table, dup, pt, ct, ls, es, cached) = row
+             status, error, fit, metrics, table, dup, pt, ct, ls, es, cached, copy_of) = row
             records.append(CandidateRecord(
                 generation=gen, slot=slot, operator=op, hint=hint, parents=json.loads(parents),
                 prompt=json.loads(prompt), response=response, thought=thought, code=code,
@@ -229,7 +269,7 @@ class RunStore:
                 metrics=json.loads(metrics or "{}"),
                 table=json.loads(table) if table else None, duplicate_of=dup,
                 prompt_tokens=pt, completion_tokens=ct, llm_seconds=ls, eval_seconds=es,
-                cached=bool(cached), id=id_))
+                cached=bool(cached), copy_of=copy_of, id=id_))
         return records
 
     # ---------------------------------------------------------------- generations

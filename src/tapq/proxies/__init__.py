@@ -3,13 +3,17 @@ on a benchmark (built-ins in process, files in the sandbox)."""
 from tapq.proxies.baselines import BASELINE_PROXIES, Proxy, proxy_table
 from tapq.proxies.evaluation import (STATS_BATCH, STATS_SEED, bench_for_scoring, bench_stats,
                                      best_human, evaluate_proxies, model_stats, same_ranking,
-                                     score_proxy)
-from tapq.proxies.fitness import Fitness, config_scores, fitness, iso_budget_spearman
+                                     score_proxy, with_intervals)
+from tapq.proxies.fitness import (Fitness, config_scores, fitness, iso_budget_spearman,
+                                  iso_undefined)
 from tapq.proxies.loading import ProxyFile, load_proxy, table_of
-from tapq.proxies.stats import LayerStats, collect_stats, collect_stats_cached
+from tapq.proxies.stats import LayerStats, collect_stats
+from tapq.proxies.stats_cache import collect_stats_cached
+from tapq.proxies.stats_config import ALL_STATISTICS, StatsConfig, parse_statistics
 
-__all__ = ["BASELINE_PROXIES", "Fitness", "LayerStats", "Proxy", "ProxyFile", "STATS_BATCH",
+__all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "Proxy", "ProxyFile",
+           "STATS_BATCH", "StatsConfig", "parse_statistics",
            "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human", "collect_stats",
            "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness",
-           "iso_budget_spearman", "load_proxy", "model_stats", "proxy_table", "same_ranking",
-           "score_proxy", "table_of"]
+           "iso_budget_spearman", "iso_undefined", "load_proxy", "model_stats", "proxy_table", "same_ranking",
+           "score_proxy", "table_of", "with_intervals"]

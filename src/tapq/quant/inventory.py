@@ -49,6 +49,13 @@ class LayerInventory:
     layers: list[LayerSummary]
     fold: FoldReport
 
+    def __iter__(self):
+        """The layers, as ``describe_layers`` returned before it reported the fold."""
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
 
 def describe_layers(model: nn.Module, example: torch.Tensor) -> LayerInventory:
     """The quantizable layers of `model` (BN-folded) in order, with their MACs for one

@@ -28,7 +28,7 @@ def _finite(values) -> np.ndarray:
 
 
 def generations(run: RunView) -> Figure:
-    """Best and median fitness per generation (search), best on validation, valid share."""
+    """Best and median fitness per generation (search), best on select, valid share."""
     gens = run.summary.generations
     x = [g.generation for g in gens]
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
@@ -45,8 +45,8 @@ def generations(run: RunView) -> Figure:
     ax.plot(x, _finite([g.best for g in gens]), "--o", color=DISCOVERED, alpha=0.6,
             label="best of generation (search)")
     ax.plot(x, _finite([g.median for g in gens]), ":o", color=UNIFORM, label="median (search)")
-    ax.plot(x, _finite([g.best_val for g in gens]), "-s", color=HUMAN, alpha=0.8,
-            label="best of generation (validation)")
+    ax.plot(x, _finite([g.best_select for g in gens]), "-s", color=HUMAN, alpha=0.8,
+            label="best of generation (select)")
     ceiling = run.meta.get("noise_ceiling_iso")
     if ceiling and math.isfinite(ceiling):
         ax.axhline(ceiling, color=ORACLE, lw=0.8, ls="--", label=f"noise ceiling {ceiling:.2f}")
@@ -77,26 +77,33 @@ def controller(run: RunView) -> Figure:
     return fig
 
 
+SPLIT_MARKERS = {"search": ("o", 0.35), "select": ("s", 0.6), "test": ("^", 0.7)}
+
+
 def score_scatter(bench: BenchView, proxies: list[ProxyView]) -> Figure:
-    """Proxy score vs measured accuracy, per proxy, with rho and the noise ceiling."""
+    """Proxy score vs the measured target, per proxy, with rho and the proxy ceiling."""
     fig, axes = plt.subplots(1, len(proxies), figsize=(5.2 * len(proxies), 3.2), squeeze=False)
     data = bench.data
+    target = data.targets[data.target] * (100 if data.target != "kl" else 1)
+    label = {"accuracy": "measured accuracy (%)", "agreement": "agreement with FP (%)",
+             "kl": "KL to FP (nats)"}[data.target]
     for ax, proxy in zip(axes[0], proxies):
         color = DISCOVERED if proxy.discovered else HUMAN
         # Ranks, not raw scores: proxies live on wildly different scales, and rank is
         # what the fitness (Spearman) measures.
         rank = np.argsort(np.argsort(-proxy.scores)) / max(1, len(proxy.scores) - 1)
-        for split, marker, alpha in ((~data.is_val, "o", 0.35), (data.is_val, "^", 0.7)):
-            ax.scatter(rank[split], 100 * data.accuracy[split], s=7, marker=marker,
-                       color=color, alpha=alpha, lw=0)
+        for split, (marker, alpha) in SPLIT_MARKERS.items():
+            mask = data.in_split(split)
+            ax.scatter(rank[mask], target[mask], s=7, marker=marker, color=color, alpha=alpha,
+                       lw=0, label=split)
         f = proxy.fitness
-        ax.set_title(f"{proxy.name}\nρ iso {f.spearman_iso:.3f} (val {f.spearman_iso_val:.3f}), "
-                     f"ρ {f.spearman:.3f}", fontsize=8)
+        ax.set_title(f"{proxy.name}\nρ iso {f.spearman_iso:.3f} (select "
+                     f"{f.spearman_iso_select:.3f}, test {f.spearman_iso_test:.3f})", fontsize=8)
         ax.set_xlabel("rank of − proxy score S(c)  (0 = most sensitive, 1 = least)")
-        ax.set_ylim(max(0, 100 * data.accuracy.min() - 2), 100 * data.accuracy.max() + 1)
-    axes[0][0].set_ylabel("measured accuracy (%)")
-    fig.suptitle(f"Score vs accuracy (circles search, triangles validation); noise ceiling "
-                 f"iso {bench.ceiling_iso:.3f}", fontsize=9)
+        ax.legend(fontsize=6, loc="lower right")
+    axes[0][0].set_ylabel(label)
+    fig.suptitle(f"Score vs {data.target} (circles search, squares select, triangles test); "
+                 f"proxy ceiling iso {bench.ceiling_iso:.3f}", fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -153,18 +160,23 @@ def bits_per_layer(points: list[SweepPoint], layers: list[str], budget: float) -
 
 
 def baselines(views: list[ProxyView], ceiling: float) -> Figure:
-    """Iso-budget rho of every proxy on the search and validation splits."""
+    """Iso-budget rho of every proxy on the search and test splits (test with its 95%
+    interval where one was computed)."""
     views = sorted(views, key=lambda v: v.fitness.spearman_iso)
     fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(views) + 1.2))
     y = np.arange(len(views))
     colors = [DISCOVERED if v.discovered else HUMAN for v in views]
     ax.barh(y + 0.2, _finite([v.fitness.spearman_iso for v in views]), 0.4, color=colors,
             label="search")
-    ax.barh(y - 0.2, _finite([v.fitness.spearman_iso_val for v in views]), 0.4, color=colors,
-            alpha=0.45, label="validation")
+    test = _finite([v.fitness.spearman_iso_test for v in views])
+    ci = np.array([v.fitness.spearman_iso_ci for v in views], dtype=float).reshape(-1, 2)
+    err = np.abs(np.stack([test - ci[:, 0], ci[:, 1] - test])) if len(views) else None
+    ax.barh(y - 0.2, test, 0.4, color=colors, alpha=0.45, label="test (95% CI)",
+            xerr=None if err is None or not np.isfinite(err).any() else np.nan_to_num(err),
+            error_kw={"lw": 0.8})
     ax.set_yticks(y, [v.name for v in views])
     if math.isfinite(ceiling):
-        ax.axvline(ceiling, color=ORACLE, ls="--", lw=0.8, label=f"noise ceiling {ceiling:.2f}")
+        ax.axvline(ceiling, color=ORACLE, ls="--", lw=0.8, label=f"proxy ceiling {ceiling:.2f}")
     ax.set_xlabel("iso-budget Spearman ρ")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title("Proxy fitness within equal-size bands")

@@ -1,18 +1,14 @@
-"""The sandbox: the only place where proxy code written by an LLM (or a user) runs.
+"""The parent side of the sandbox: start a worker per candidate, watch it, kill it, read it.
 
-Candidate code is hostile until proven otherwise. Two layers keep it in:
-
-1. ``screen`` -- a static check of the AST before anything runs: imports only from
-   math / numpy / torch (ALLOWED_MODULES), no ``open``/``exec``/``eval``/``getattr``...,
-   no dunder or private names, no attribute from DENIED_ATTRIBUTES (file I/O, pickles,
-   code loading, torch.os ...), no classes, a size cap, and a top-level
-   ``def sensitivity(layer, bits)``. Its reasons name the line, for the LLM to repair.
-2. ``Sandbox.table`` -- a fresh worker process per call (see worker.py): own
-   process group killed with SIGKILL on timeout, scrubbed environment (nothing copied
-   from ours, so no API keys), scratch working directory removed afterwards, nobody's
-   uid when we are root, no network, RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0, safe
-   builtins and an import hook that hands out read-only views of the allowed modules.
-   The result comes back on a private pipe; the candidate's prints go to a capped buffer.
+Candidate code is hostile until proven otherwise. In front of it: ``screen`` (a static
+check of the AST with reasons an LLM can act on) and the worker's language-level policy
+(policy.py) -- a fast first filter; behind them, the boundary: each worker builds and
+verifies an OS boundary of its own before the candidate runs (isolation.py: namespace
+jail, Landlock, seccomp, limits) and refuses to go on without it unless allowed
+(boundary.py). Here: a fresh worker process per call in its own process group, killed
+with SIGKILL on timeout; an environment built from nothing (no API keys); a scratch
+folder removed afterwards; the statistics from a sealed memfd, re-hashed before each
+worker (stats_file.py); the result on a private pipe, checked; prints in a capped log.
 
 Usage::
 
@@ -23,9 +19,8 @@ Usage::
 
 Each call costs a process start, the torch import and loading the statistics (about
 1.2 s on two CPU cores, ``startup_seconds``); the wall and CPU limits count only from the
-moment the candidate's code starts. The screen itself lives in screen.py and the
-policy it shares with the worker (allowed modules, denied attributes, safe builtins) in
-worker.py.
+moment the candidate's code starts; building and verifying the boundary adds about 10 ms
+(``SandboxResult.isolation.seconds``).
 Determinism: every (layer, bits) cell sees a fresh copy of the layer and freshly seeded
 torch/numpy RNGs, so a table does not depend on evaluation order; it is not re-evaluated.
 """
@@ -43,24 +38,29 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from tapq.sandbox.screen import screen
-from tapq.sandbox.worker import CANDIDATE_FILE, NOBODY
 from tapq.errors import TapqError
-from tapq.quant import FULL_PRECISION, check_bits
+from tapq.quant import check_bits
+from tapq.sandbox.boundary import (
+    WORKER,
+    Isolation,
+    import_paths,
+    outside_folders,
+    unisolated_allowed,
+    worker_env,
+)
+from tapq.sandbox.policy import CANDIDATE_FILE
+from tapq.sandbox.screen import screen
+from tapq.sandbox.stats_file import SealedStats, save_stats_for_sandbox
 
 __all__ = ["Sandbox", "SandboxLimits", "SandboxResult", "sandboxed_proxy_table",
            "save_stats_for_sandbox"]
 
-WORKER = Path(__file__).with_name("worker.py")
-# Version of the statistics file handed to workers (the statistics cache's format plus
-# pre-quantized weights): bump with any change to what the worker reads.
-STATS_FORMAT = 1
+NOBODY = 65534
 MAX_ERROR_CHARS = 600
 MAX_RESULT_BYTES = 8 * 2 ** 20
 STATUSES = ("ok", "rejected", "error", "timeout", "memory", "crashed")
@@ -104,6 +104,7 @@ class SandboxResult:
         seconds: wall time of the whole call.
         startup_seconds: of which process start, imports and statistics loading.
         table_seconds: of which the candidate's own code (its cost, comparable in-process).
+        isolation: the OS boundary the worker observed (None if it never got that far).
     """
 
     table: np.ndarray | None
@@ -112,24 +113,7 @@ class SandboxResult:
     seconds: float
     startup_seconds: float = 0.0
     table_seconds: float = field(default=math.nan)
-
-
-# --- statistics for the worker ----------------------------------------------------------
-def save_stats_for_sandbox(stats: Sequence, path: str | Path,
-                           bits: Sequence[int] = ()) -> None:
-    """Write `stats` (``tapq.proxies.LayerStats``, or any dataclass with their fields and
-    ``quant``) for the sandbox worker, with the quantized weights at `bits` included (so
-    the worker need not recompute them for every candidate).
-
-    The format is the statistics cache's (``{"version", "layers": [field dicts]}``) plus a
-    ``quant`` table per layer; the worker builds its LayerStats from those fields.
-    """
-    layers = []
-    for layer in stats:
-        record = {f.name: getattr(layer, f.name) for f in fields(layer) if f.compare}
-        record["quant"] = {int(b): layer.quant(b) for b in bits if b < FULL_PRECISION}
-        layers.append(record)
-    torch.save({"version": STATS_FORMAT, "layers": layers}, Path(path))
+    isolation: Isolation | None = None
 
 
 # --- running a candidate ----------------------------------------------------------------
@@ -137,24 +121,40 @@ class Sandbox:
     """Runs candidate proxies against one statistics file, each in a fresh worker process.
 
     Args:
-        stats_path: statistics written by save_stats_for_sandbox (or the stats cache).
+        stats_path: statistics written by save_stats_for_sandbox (or the stats cache); read
+            once and sealed in memory (stats_file.py), or a SealedStats.
         bit_choices: the bit-widths of the table's columns.
         limits: resource limits per candidate.
+        allow_unisolated: run candidates even where the OS boundary does not hold; None
+            reads ``TAPQ_ALLOW_UNISOLATED``. Otherwise such a worker stops before the
+            candidate's code and ``table`` raises TapqError.
+        guards: the language-level checks (static screen, safe builtins, guarded
+            imports). False leaves the OS boundary alone in front of the code: for testing
+            that boundary, never for real candidates.
     """
 
-    def __init__(self, stats_path: str | Path, bit_choices: Sequence[int],
-                 limits: SandboxLimits = SandboxLimits()):
-        self.stats_path = Path(stats_path)
-        if not self.stats_path.is_file():
-            raise TapqError(f"statistics file not found: {self.stats_path}")
+    def __init__(self, stats_path: str | Path | SealedStats, bit_choices: Sequence[int],
+                 limits: SandboxLimits = SandboxLimits(), *,
+                 allow_unisolated: bool | None = None, guards: bool = True):
+        if isinstance(stats_path, SealedStats):
+            self.stats, self.stats_path = stats_path, None
+        else:
+            self.stats_path = Path(stats_path)
+            if not self.stats_path.is_file():
+                raise TapqError(f"statistics file not found: {self.stats_path}")
+            self.stats = SealedStats.from_file(self.stats_path)
         self.bit_choices = [check_bits(b) for b in bit_choices]
         self.limits = limits
+        self.allow_unisolated = unisolated_allowed() if allow_unisolated is None \
+            else allow_unisolated
+        self.guards = guards
+        self.isolation: Isolation | None = None  # as the last worker observed it
 
     def table(self, code: str) -> SandboxResult:
         """The table T[layer, j] = sensitivity(layer, bit_choices[j]) of `code`; never raises
         for anything the code does."""
         start = time.monotonic()
-        reason = screen(code)
+        reason = screen(code) if self.guards else None
         if reason:
             return SandboxResult(None, "rejected", _short(reason), time.monotonic() - start)
         private = Path(tempfile.mkdtemp(prefix="tapq-sandbox-"))
@@ -162,28 +162,28 @@ class Sandbox:
         try:
             if os.geteuid() == 0:
                 os.chown(scratch, NOBODY, NOBODY)
-            return self._run(code, private, scratch, start)
+            self.isolation = None
+            return replace(self._run(code, private, scratch, start), isolation=self.isolation)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             shutil.rmtree(private, ignore_errors=True)
 
     def _run(self, code: str, private: Path, scratch: Path, start: float) -> SandboxResult:
+        extra = [self.stats_path.parent] if self.stats_path else []
         job = {"code": code, "bits": self.bit_choices, "limits": asdict(self.limits),
-               "path": [p for p in sys.path if os.path.isabs(p)]}
+               "path": import_paths(), "guards": self.guards,
+               "require_isolation": not self.allow_unisolated,
+               "outside": outside_folders(*extra)}
         (private / "job.json").write_text(json.dumps(job))
+        self.stats.verify()  # the bytes every worker gets are the ones first sealed
         read_fd, write_fd = os.pipe()
-        try:
-            stats_fd = os.open(self.stats_path, os.O_RDONLY)
-        except OSError as error:
-            os.close(read_fd)
-            os.close(write_fd)
-            return _crashed(f"cannot read the statistics: {error}", start)
+        stats_fd = os.dup(self.stats.fd)  # inheritable, unlike the sealed original
         try:
             with open(private / "job.json", "rb") as stdin, open(private / "log", "wb") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-I", str(WORKER), str(write_fd), str(stats_fd)],
                     stdin=stdin, stdout=log, stderr=subprocess.STDOUT, cwd=scratch,
-                    env=_worker_env(scratch), start_new_session=True,
+                    env=worker_env(scratch), start_new_session=True,
                     pass_fds=(write_fd, stats_fd))
         except OSError as error:
             os.close(read_fd)
@@ -212,7 +212,12 @@ class Sandbox:
             return _crashed(f"the worker {problem} before running the candidate: "
                             f"{_log_tail(log)}", start)
         startup = ready_at - start
-        layers, cpu_limit = ready
+        layers, cpu_limit, self.isolation, allowed = ready
+        if not allowed:
+            missing = "; ".join(f"{k}: {v}" for k, v in self.isolation.missing.items())
+            raise TapqError(f"the sandbox cannot isolate generated code here ({missing}); "
+                            "the candidate was not run (pass --allow-unisolated to run it "
+                            "anyway)")
         outcome = _parse_outcome(result_line, layers, len(self.bit_choices))
         if outcome is not None:
             return SandboxResult(outcome.get("table"), outcome["status"], outcome["error"],
@@ -220,7 +225,8 @@ class Sandbox:
         where = _where(log, code)
         cpu = rusage.ru_utime + rusage.ru_stime if rusage else 0.0
         if result_line == "timeout":
-            reason = (f"no result within the wall-clock limit of {self.limits.wall_seconds:g} s"
+            reason = (f"no result within the wall-clock time limit of "
+                      f"{self.limits.wall_seconds:g} s"
                       f"{where}")
             return SandboxResult(None, "timeout", _short(reason), elapsed, startup)
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) \
@@ -294,13 +300,15 @@ def _kill_and_reap(process: subprocess.Popen, grace: bool) -> tuple[int, object]
         return 0, None
 
 
-def _parse_ready(line: bytes | str) -> tuple[int, float] | None:
-    """(layers, the CPU-seconds mark where the candidate's limit ends) from the ready line."""
+def _parse_ready(line: bytes | str) -> tuple[int, float, Isolation, bool] | None:
+    """(layers, the CPU-seconds mark where the candidate's limit ends, the isolation the
+    worker observed, whether it goes on to run the candidate) from the ready line."""
     try:
         ready = json.loads(line)
-        if ready.get("ready") is not True:
+        if not isinstance(ready.get("ready"), bool) or not isinstance(ready["isolation"], dict):
             return None
-        return int(ready["layers"]), float(ready["cpu_limit"])
+        return (int(ready["layers"]), float(ready["cpu_limit"]),
+                Isolation.from_report(ready["isolation"]), ready["ready"])
     except (TypeError, ValueError, KeyError, AttributeError):
         return None
 
@@ -353,16 +361,6 @@ def _exit_text(status: int) -> str:
     return f"exited with code {os.waitstatus_to_exitcode(status)} without a result"
 
 
-def _worker_env(scratch: Path) -> dict[str, str]:
-    """The worker's whole environment, built from nothing: no variable of ours (API keys,
-    tokens, proxies) is passed on."""
-    one = "1"
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
-            "HOME": str(scratch), "TMPDIR": str(scratch), "PYTHONDONTWRITEBYTECODE": one,
-            "OMP_NUM_THREADS": one, "MKL_NUM_THREADS": one, "OPENBLAS_NUM_THREADS": one,
-            "NUMEXPR_NUM_THREADS": one, "VECLIB_MAXIMUM_THREADS": one}
-
-
 def _crashed(reason: str, start: float) -> SandboxResult:
     return SandboxResult(None, "crashed", _short(reason), time.monotonic() - start)
 
@@ -383,6 +381,8 @@ def sandboxed_proxy_table(code: str, stats: Sequence, bit_choices: Sequence[int]
         path = Path(folder) / "stats.pt"
         save_stats_for_sandbox(stats, path, bit_choices)
         result = Sandbox(path, bit_choices, limits).table(code)
+    if result.isolation is not None and not result.isolation.isolated:
+        print(f"tapq: warning: proxy code ran {result.isolation.describe()}", file=sys.stderr)
     if result.status != "ok":
         raise TapqError(f"proxy {result.status} in the sandbox: {result.error}")
     return result.table

@@ -6,7 +6,8 @@ Refused: imports outside math / numpy / torch (and a few of their submodules, se
 attribute starting with ``_``, which closes the ``().__class__.__bases__`` family of
 escapes; the attributes in ``DENIED_ATTRIBUTES`` (file I/O, pickles, code loading,
 ``torch.os`` and the other modules torch and numpy re-export, generator frames, string
-formatting); classes and async code; code over ``MAX_CODE_CHARS``; and code without a
+formatting); classes, class patterns in ``match`` (``case C(attr=v)`` reads attributes
+without an ``ast.Attribute``) and async code; code over ``MAX_CODE_CHARS``; and code without a
 top-level ``def sensitivity(layer, bits)``.
 
 The screen is the first of two layers: the worker enforces the same policy at run time
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import ast
 
-from tapq.sandbox.worker import ALLOWED_MODULES, CANDIDATE_FILE, attribute_allowed
+from tapq.sandbox.policy import ALLOWED_MODULES, CANDIDATE_FILE, attribute_allowed
 
 __all__ = ["FORBIDDEN_NAMES", "MAX_CODE_CHARS", "screen"]
 
@@ -89,6 +90,11 @@ def _problems(node: ast.AST, bound: set[str]) -> list[str]:
         found.append(f"{node.id!r} is not available to a proxy (no I/O, eval or introspection)")
     elif isinstance(node, ast.ClassDef):
         found.append("class definitions are not allowed; write plain functions")
+    elif isinstance(node, ast.MatchClass):
+        # `case C(attr=v)` reads attributes (dunders included) with no ast.Attribute node,
+        # and `case C(v)` reads the ones C.__match_args__ names.
+        found.append("class patterns (`case C(...)`) are not allowed: they read attributes "
+                     "unchecked; use isinstance() and plain attribute access")
     elif isinstance(node, (ast.AsyncFunctionDef, ast.Await, ast.AsyncFor, ast.AsyncWith)):
         found.append("async code is not allowed")
     return found

@@ -1,27 +1,29 @@
-"""The sandbox worker: runs one candidate proxy under limits and reports its table.
+"""The sandbox worker: runs one candidate proxy behind the OS boundary and reports its table.
 
-Started by ``tapq.sandbox.Sandbox`` as ``python -I worker.py RESULT_FD
-STATS_FD``, in its own session, with a scrubbed environment, the job (JSON: code, bit
-choices, limits, the parent's sys.path) on stdin and stdout/stderr going to a log file.
-It runs as a script, not with ``-m``: ``-m`` would import ``tapq/__init__`` (scipy, the
-data sets, the model zoo), 1.4 s more per candidate. The module imports only the
-standard library at the top, so the parent can import it for the policy below.
+Started by ``tapq.sandbox.Sandbox`` as ``python -I worker.py RESULT_FD STATS_FD``, in its
+own session, with an environment built from nothing, the job (JSON: code, bit choices,
+limits, the parent's sys.path, what isolation is required) on stdin and stdout/stderr
+going to a log file; ``python -I worker.py --probe`` only builds the boundary and reports
+it (isolation.py). It runs as a script, not with ``-m``: ``-m`` would import
+``tapq/__init__`` (scipy, the data sets, the model zoo), 1.4 s more per candidate; tapq's
+packages stand in as bare stubs, so only the modules it names are imported.
 
 Phases, in order:
 
-1. Trusted setup, as started (possibly root): import numpy, torch and the quantizer,
-   load the statistics from STATS_FD and pre-quantize their weights; then best-effort
-   isolation (private network namespace, private tmpfs over /tmp, /var/tmp, /dev/shm
-   unless the Python environment lives there).
-2. Lock-down: drop to nobody when root, then RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0,
-   and Python-level stdout/stderr replaced by a capped buffer. From here on no file can
-   be imported (the interpreter itself may be unreadable to nobody), so everything the
-   candidate may use is imported in phase 1.
-3. Candidate: ``{"ready": ...}`` is written to RESULT_FD, then the code is compiled and
-   run with safe builtins and an import hook that hands out read-only views of the
-   allow-listed modules, and ``sensitivity`` is called once per (layer, bits) on a fresh
-   private copy of the layer with freshly seeded RNGs, so the table never depends on the
-   evaluation order or on in-place edits. The outcome is one JSON line on RESULT_FD.
+1. Trusted setup, as started: import numpy, torch and the quantizer, load the statistics
+   from STATS_FD (a sealed memfd) and pre-quantize their weights.
+2. Boundary (isolation.py): namespace jail, capabilities dropped, Landlock, the wall-clock
+   watchdog thread, seccomp, then RLIMIT_AS / CPU / FSIZE / NPROC=0 / CORE=0 and a capped
+   stdout/stderr; then ``verify`` tries what an escaped candidate would. If a requirement
+   does not hold and the job requires isolation, the worker says so and stops here,
+   before any candidate code runs.
+3. Candidate: ``{"ready": ...}`` (with the isolation observed) is written to RESULT_FD,
+   then the code is compiled and run with safe builtins and an import hook that hands out
+   read-only views of the allow-listed modules (policy.py; both off when the job says
+   ``guards: false``, for testing the OS layer alone), and ``sensitivity`` is called once
+   per (layer, bits) on a fresh private copy of the layer with freshly seeded RNGs, so
+   the table never depends on the evaluation order or on in-place edits. The outcome is
+   one JSON line on RESULT_FD.
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ import builtins
 import dataclasses
 import faulthandler
 import importlib
+import io
 import json
 import math
 import numbers
@@ -41,144 +44,19 @@ import traceback
 import types
 from pathlib import Path
 
-# --- the policy, shared with the static screen in screen.py --------------------------
-ALLOWED_MODULES = frozenset({
-    "math", "numpy", "numpy.linalg", "numpy.fft", "numpy.random",
-    "torch", "torch.nn", "torch.nn.functional", "torch.nn.init", "torch.linalg", "torch.fft",
-    "torch.special", "torch.autograd"})
-# Attribute names refused on any object: file I/O, pickles, code loading, process and
-# thread control, modules that torch and numpy re-export (torch.os, torch.sys ...), and
-# the introspection that leads from an object back to the interpreter.
-DENIED_ATTRIBUTES = frozenset({
-    "load", "save", "from_file", "hub", "ops", "library", "jit", "compile", "compiler",
-    "utils", "classes", "multiprocessing", "distributed", "backends", "serialization",
-    "package", "fx", "onnx", "export", "profiler", "testing", "overrides", "cuda", "mps",
-    "xpu", "mtia", "cpp", "storage", "untyped_storage", "share_memory_", "set_",
-    "set_default_tensor_type", "type", "set_num_threads", "set_num_interop_threads",
-    "fromfile", "tofile", "memmap", "ctypeslib", "lib", "loadtxt", "savetxt", "genfromtxt",
-    "fromregex", "savez", "savez_compressed", "DataSource", "dump", "dumps", "f2py",
-    "distutils", "ctypes", "os", "sys", "subprocess", "builtins", "importlib", "shutil",
-    "socket", "pickle", "io", "pathlib", "tempfile", "inspect", "signal", "threading",
-    "platform", "glob", "types", "functools", "warnings", "mro", "format", "format_map",
-    "CompilationUnit", "LiteScriptModule", "ScriptModule", "ScriptFunction", "ScriptMethod",
-    "ScriptClass", "ScriptObject", "ScriptModuleSerializer", "PyTorchFileReader",
-    "PyTorchFileWriter", "SerializationStorageContext", "DeserializationStorageContext",
-    "import_ir_module", "import_ir_module_from_buffer", "parse_ir", "FileCheck",
-    "get_file_path", "prepare_multiprocessing_environment", "fork", "wait"})
-DENIED_PREFIXES = ("_", "gi_", "cr_", "ag_", "f_", "tb_", "co_")
-SAFE_BUILTINS = (
-    "abs", "all", "any", "bool", "callable", "chr", "complex", "dict", "divmod", "enumerate",
-    "filter", "float", "frozenset", "int", "isinstance", "issubclass", "iter", "len", "list",
-    "map", "max", "min", "next", "ord", "pow", "print", "range", "repr", "reversed", "round",
-    "set", "slice", "sorted", "str", "sum", "tuple", "zip", "ArithmeticError",
-    "AssertionError", "AttributeError", "Exception", "FloatingPointError", "IndexError",
-    "KeyError", "LookupError", "NameError", "NotImplementedError", "OverflowError",
-    "RuntimeError", "StopIteration", "TypeError", "ValueError", "ZeroDivisionError")
-CANDIDATE_FILE = "<candidate>"
-NOBODY = 65534
-_CLONE_NEWNS, _CLONE_NEWNET = 0x00020000, 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000
-_MS_RDONLY, _MS_REMOUNT, _MS_BIND = 0x1, 0x20, 0x1000
+if __name__ == "__main__":  # tapq, tapq.sandbox and tapq.quant as bare packages
+    for _name, _folder in (("tapq", ".."), ("tapq.sandbox", "."), ("tapq.quant", "../quant")):
+        sys.modules[_name] = types.ModuleType(_name)
+        sys.modules[_name].__path__ = [str((Path(__file__).resolve().parent / _folder)
+                                           .resolve())]
 
-
-def attribute_allowed(name: str) -> bool:
-    """Whether candidate code may read attribute `name` (of anything)."""
-    return not name.startswith(DENIED_PREFIXES) and name not in DENIED_ATTRIBUTES
-
-
-class SafeModule:
-    """An allow-listed module as candidate code sees it: read-only, with denied names,
-    private names and modules outside ALLOWED_MODULES hidden (torch.os, numpy.lib ...)."""
-
-    __slots__ = ("_module",)
-
-    def __init__(self, module: types.ModuleType):
-        object.__setattr__(self, "_module", module)
-
-    def __getattr__(self, name: str):
-        module = object.__getattribute__(self, "_module")
-        # No __name__ either: IMPORT_FROM would use it to fetch hidden modules from sys.modules.
-        if not attribute_allowed(name):
-            raise AttributeError(f"{module.__name__}.{name} is not available to a proxy")
-        value = getattr(module, name)
-        if isinstance(value, types.ModuleType):
-            if value.__name__ not in ALLOWED_MODULES:
-                raise AttributeError(f"module {value.__name__} is not available to a proxy")
-            return SafeModule(value)
-        return value
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("modules are read-only in a proxy")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("modules are read-only in a proxy")
-
-    def __repr__(self) -> str:
-        return f"<module {object.__getattribute__(self, '_module').__name__!r}>"
-
-
-def _guarded_import(name, globals=None, locals=None, fromlist=(), level=0):
-    if type(fromlist) is list and not fromlist and level == 0 and \
-            name.startswith(("numpy.", "torch.")):
-        # C code of numpy/torch importing its own internals (PyImport_Import passes an empty
-        # list, which no import statement can): it gets the real module, the candidate not.
-        return builtins.__import__(name, globals, locals, fromlist, level)
-    if level != 0 or name not in ALLOWED_MODULES:
-        raise ImportError(f"import of {name!r} is not allowed; a proxy may import only "
-                          "math, numpy and torch")
-    module = SafeModule(sys.modules[name if fromlist else name.partition(".")[0]])
-    for item in fromlist or ():
-        try:  # here, not in IMPORT_FROM, whose message would hide the reason
-            getattr(module, item)
-        except AttributeError as error:
-            raise ImportError(f"cannot import {item!r} from {name}: {error}") from None
-    return module
-
-
-def safe_builtins() -> dict:
-    """The builtins candidate code runs with: pure functions, no I/O or introspection."""
-    table = {name: getattr(builtins, name) for name in SAFE_BUILTINS}
-    table["__import__"] = _guarded_import
-    return table
+from tapq.sandbox import isolation  # standard library only, like policy
+from tapq.sandbox.policy import ALLOWED_MODULES, CANDIDATE_FILE, safe_builtins
 
 
 # --- phase 1: trusted setup -------------------------------------------------------------
-def _isolate() -> list[str]:
-    """Best effort, root only: no network, and private tmpfs over the world-writable dirs,
-    so code that escaped the language-level checks can neither connect out nor leave files."""
-    if os.geteuid() != 0:
-        return []
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
-    applied = ["network"] if libc.unshare(_CLONE_NEWNET) == 0 else []
-    if libc.unshare(_CLONE_NEWNS) == 0 and \
-            libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None) == 0:
-        # A dir holding the Python environment or tapq itself (a venv under /tmp, say)
-        # stays visible, since hiding it would break a late lazy load of a shared
-        # library, but read-only in this namespace, so nothing can be left in it.
-        needed = [os.path.realpath(p) for p in [*sys.path, __file__] if os.path.isabs(p)]
-        for path in ("/tmp", "/var/tmp", "/dev/shm"):
-            if not os.path.isdir(path):
-                continue
-            target = path.encode()
-            if any(n == path or n.startswith(path + "/") for n in needed):
-                if libc.mount(target, target, None, _MS_BIND | _MS_REC, None) == 0 and \
-                        libc.mount(None, target, None,
-                                   _MS_BIND | _MS_REMOUNT | _MS_RDONLY, None) == 0:
-                    applied.append(f"{path} (read-only)")
-            elif libc.mount(b"tmpfs", target, b"tmpfs", _MS_NOSUID | _MS_NODEV,
-                            b"size=1m,mode=1777") == 0:
-                applied.append(path)
-    return applied
-
-
 def _import_quantizers() -> types.ModuleType:
-    """tapq.quant.quantizers without running tapq's package __init__ files (stubs stand in)."""
-    package = Path(__file__).resolve().parent.parent
-    for name, folder in (("tapq", package), ("tapq.quant", package / "quant")):
-        stub = types.ModuleType(name)
-        stub.__path__ = [str(folder)]
-        sys.modules[name] = stub
+    """tapq.quant.quantizers, imported through the bare package stubs."""
     importlib.import_module("tapq.errors")  # check_bits imports it lazily
     return importlib.import_module("tapq.quant.quantizers")
 
@@ -215,6 +93,16 @@ def _warm_up(np: types.ModuleType, torch: types.ModuleType) -> None:
     repr(t), t.numpy(), torch.quantile(t, 0.5), torch.linalg.svdvals(t.reshape(2, 2))
 
 
+def _read_all(fd: int) -> bytes:
+    """The whole file behind `fd` from offset 0 (pread: its offset is shared with the
+    parent, which hands the same sealed memfd to every worker)."""
+    chunks, offset = [], 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        chunks.append(chunk)
+        offset += len(chunk)
+    return b"".join(chunks)  # fd stays open: sealed, it is no way out
+
+
 def _setup(job: dict, stats_fd: int) -> tuple:
     sys.path.extend(p for p in job["path"] if os.path.isabs(p) and p not in sys.path)
     import numpy
@@ -228,8 +116,7 @@ def _setup(job: dict, stats_fd: int) -> tuple:
         importlib.import_module(name)
     _warm_up(numpy, torch)
     q = _import_quantizers()
-    with os.fdopen(stats_fd, "rb") as file:
-        records = torch.load(file, weights_only=True)["layers"]
+    records = torch.load(io.BytesIO(_read_all(stats_fd)), weights_only=True)["layers"]
     layers = []
     for record in records:
         tables = dict(record.pop("quant", {}))
@@ -279,13 +166,9 @@ def _address_space() -> int:
     return 0
 
 
-def lock_down(limits: dict) -> CappedText:
-    """Drop to nobody (when root) and apply the resource limits to this process."""
-    space = _address_space() + limits["memory_mb"] * 2 ** 20
-    if os.geteuid() == 0:
-        os.setgroups([])
-        os.setgid(NOBODY)
-        os.setuid(NOBODY)
+def lock_down(limits: dict, address_space: int) -> CappedText:
+    """Apply the resource limits to this process (`address_space`: its use so far)."""
+    space = address_space + limits["memory_mb"] * 2 ** 20
     # The exact limit is a one-shot CPU-time timer (SIGPROF); RLIMIT_CPU, which counts
     # whole seconds of the process, sends SIGXCPU a second later (a second chance for a
     # candidate that swallowed the first) and SIGKILL a second after that.
@@ -377,7 +260,9 @@ def _run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
     lines, where = code.splitlines(), "while loading the code"
     start = time.perf_counter()
     try:
-        namespace = {"__builtins__": safe_builtins(), "__name__": "candidate"}
+        guarded = job.get("guards", True)
+        namespace = {"__builtins__": safe_builtins() if guarded else builtins,
+                     "__name__": "candidate"}
         exec(compile(code, CANDIDATE_FILE, "exec"), namespace)
         sensitivity = namespace.get("sensitivity")
         if not callable(sensitivity):
@@ -411,22 +296,51 @@ def _run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
         return {"status": status, "error": text + (f" | printed: {printed}" if printed else "")}
 
 
+def _boundary(job: dict, wall: float) -> dict:
+    """Phase 2 up to the resource limits; the isolation observed, as the ready line says it."""
+    start = time.perf_counter()
+    mechanisms, problems = isolation.isolate(job["path"], os.getcwd())
+    if wall:  # dumps where the candidate is just before the parent's wall-clock kill;
+        # its thread starts after Landlock (it inherits it), before seccomp forbids threads
+        faulthandler.dump_traceback_later(max(wall - 0.3, 0.1), file=sys.__stderr__)
+    try:
+        mechanisms.append(isolation.seal())
+    except OSError as error:
+        problems.append(f"seccomp: {error.strerror or error}")
+    return {"mechanisms": mechanisms, "problems": problems,
+            "seconds": time.perf_counter() - start}
+
+
+def _checked(report: dict, job: dict) -> dict:
+    start = time.perf_counter()
+    needed = isolation.jail.needed_paths(job["path"])
+    report["missing"] = isolation.verify(os.getcwd(), job.get("outside", []), needed)
+    report["seconds"] += time.perf_counter() - start
+    return report
+
+
 def main(argv: list[str]) -> None:
+    job = json.loads(sys.stdin.buffer.read())
+    if argv[1] == "--probe":  # the boundary alone, reported on stdout
+        report = _boundary(job, 0.0)
+        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+        print(json.dumps(_checked(report, job)), flush=True)
+        os._exit(0)
     result_fd, stats_fd = int(argv[1]), int(argv[2])
     channel = os.fdopen(result_fd, "w", encoding="utf-8")
     faulthandler.enable(sys.__stderr__)
-    job = json.loads(sys.stdin.buffer.read())
-    setup = _setup(job, stats_fd)  # imports first: the environment may live under /tmp
-    isolation = _isolate()
-    # Dumps where the candidate is just before the parent's wall-clock kill; its watchdog
-    # thread must start before RLIMIT_NPROC=0 forbids new threads.
-    wall = job["limits"]["wall_seconds"]
-    faulthandler.dump_traceback_later(max(wall - 0.3, 0.1), file=sys.__stderr__)
-    output = lock_down(job["limits"])
+    setup = _setup(job, stats_fd)
+    address_space = _address_space()  # before the jail hides /proc
+    report = _boundary(job, job["limits"]["wall_seconds"])
+    output = lock_down(job["limits"], address_space)
+    report = _checked(report, job)
     cpu_limit = resource.getrlimit(resource.RLIMIT_CPU)[0]
-    channel.write(json.dumps({"ready": True, "layers": len(setup[3]), "cpu_limit": cpu_limit,
-                              "isolation": isolation}) + "\n")
+    ready = not report["missing"] or not job.get("require_isolation", True)
+    channel.write(json.dumps({"ready": ready, "layers": len(setup[3]), "cpu_limit": cpu_limit,
+                              "isolation": report}) + "\n")
     channel.flush()
+    if not ready:
+        os._exit(0)  # no candidate code runs without the boundary, unless allowed
     outcome = run_candidate(job, setup, output)
     try:
         channel.write(json.dumps(outcome, allow_nan=False) + "\n")

@@ -1,0 +1,78 @@
+"""How much statistics cost: images, probes, iterations, and which statistics at all.
+
+The defaults depend on the model's size, because the cost of curvature grows with it
+(every Hessian-vector product is a double backward pass over the whole batch): what a
+digits net affords in seconds would take an ImageNet network hours on a CPU. Small
+models (under `LARGE_MODEL` parameters) keep the settings every shipped benchmark was
+scored with; larger ones get a smaller batch, fewer probes and no eigenvalue (one
+backward per layer per power iteration, see tapq.proxies.hessian), which brings an
+EfficientNet-Lite to a few minutes on 2 cores (BENCHMARKS.md). A statistic not
+computed is NaN in every LayerStats (tensors filled with NaN, activations with no
+rows), so a proxy that reads it fails loudly instead of ranking on zeros.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from tapq.errors import TapqError
+
+__all__ = ["ALL_STATISTICS", "LARGE_MODEL", "StatsConfig", "parse_statistics"]
+
+ALL_STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow")
+LARGE_MODEL = 1_000_000  # parameters
+_SMALL = {"n": 128, "hutchinson_probes": 16, "power_iters": 20}
+_LARGE = {"n": 32, "hutchinson_probes": 8, "power_iters": 0}
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """Settings of a statistics computation; None means "the default for the model's size".
+
+    Attributes:
+        n: calibration images the statistics are computed on.
+        hutchinson_probes: Rademacher probes per Hessian trace (joint over layers).
+        power_iters: power iterations per Hessian eigenvalue (at most; stops when stable).
+        statistics: which statistics to compute (of ALL_STATISTICS); None: all the
+            model's size affords (all but ``hessian_eig`` for large models).
+        seed: seed of the probes, the power-iteration starts and activation sampling.
+    """
+
+    n: int | None = None
+    hutchinson_probes: int | None = None
+    power_iters: int | None = None
+    statistics: tuple[str, ...] | None = None
+    seed: int = 0
+
+    def resolved(self, num_params: int) -> StatsConfig:
+        """Every None replaced by the default for a model of `num_params` parameters."""
+        defaults = _LARGE if num_params >= LARGE_MODEL else _SMALL
+        values = {key: getattr(self, key) if getattr(self, key) is not None else value
+                  for key, value in defaults.items()}
+        statistics = self.statistics
+        if statistics is None:
+            statistics = tuple(s for s in ALL_STATISTICS
+                               if s != "hessian_eig" or values["power_iters"] > 0)
+        if "hessian_eig" in statistics and values["power_iters"] < 1:
+            values["power_iters"] = _SMALL["power_iters"]  # asked for by name: compute it
+        for key in ("n", "hutchinson_probes"):
+            if values[key] < 1:
+                raise TapqError(f"statistics setting {key}={values[key]} must be at least 1")
+        return replace(self, statistics=tuple(statistics), **values)
+
+    def skipped(self) -> tuple[str, ...]:
+        """Statistics of ALL_STATISTICS this (resolved) configuration leaves out."""
+        return tuple(s for s in ALL_STATISTICS if s not in (self.statistics or ()))
+
+
+def parse_statistics(text: str | None) -> tuple[str, ...] | None:
+    """``--stats`` text: ``all``, or names separated by commas; None stays None."""
+    if text is None:
+        return None
+    if text.strip() == "all":
+        return ALL_STATISTICS
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in ALL_STATISTICS]
+    if unknown or not names:
+        raise TapqError(f"--stats: unknown statistic {', '.join(unknown) or repr(text)}; "
+                        f"choose from all, {', '.join(ALL_STATISTICS)}")
+    return names

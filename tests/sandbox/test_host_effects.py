@@ -1,0 +1,63 @@
+"""The hostile corpus with every language-level check off, judged by its effects on the
+host, as root, as an ordinary user and as root without CAP_SYS_ADMIN.
+
+Each mode runs tests/sandbox/host_effects.py in a subprocess as that user. Where a mode
+cannot be had here (not root, no setpriv or capsh, no interpreter the other user may
+run), the test says so and skips, after checking that tapq did not claim isolation it did
+not have in the mode it can run.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import host_effects
+import pytest
+
+from tapq.sandbox import save_stats_for_sandbox
+
+
+@pytest.fixture(scope="module")
+def shared_stats(stats, tmp_path_factory):
+    """The statistics in a folder every user may read (pytest's own are private)."""
+    folder = tmp_path_factory.mktemp("host-effects")
+    folder.chmod(0o755)
+    path = folder / "stats.pt"
+    save_stats_for_sandbox(stats, path, [2, 4, 8])
+    path.chmod(0o644)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stats(digits_model, digits):
+    from tapq.proxies import model_stats
+
+    return model_stats(digits_model, digits)
+
+
+def run_mode(mode: str, stats: Path, guards: str = "off") -> dict:
+    """The harness's report as `mode`; skips the test when the mode cannot be had here."""
+    report = host_effects.run_mode(mode, stats, guards)
+    if isinstance(report, str):
+        pytest.skip(report)
+    return report
+
+
+def _check(report: dict) -> None:
+    broken = [f"{r['program']}: {'; '.join(r['effects'])}" for r in report["rows"]
+              if not r["held"]]
+    if not report["isolated"]:  # may fail to contain, but must not have claimed otherwise
+        pytest.skip(f"no OS boundary here: {report['isolation']}")
+    assert not broken, "\n".join(broken)
+    assert report["statistics_intact"]
+    assert len(report["rows"]) >= 70
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["root", "unprivileged", "no-cap-sys-admin"])
+def test_every_hostile_program_is_contained_by_the_os_layer_alone(mode, shared_stats):
+    report = run_mode(mode if os.geteuid() == 0 else "current", shared_stats)
+    if mode != "root" and os.geteuid() != 0:
+        pytest.skip(f"the {mode} mode needs root to switch users")
+    assert report["user"] == ("nobody" if mode == "unprivileged" else "root")
+    _check(report)
