@@ -135,4 +135,4 @@ def test_a_run_without_a_valid_candidate_still_renders(tmp_path):
     assert result.best_proxy is None and result.summary.valid == 0
     report = write_report(run=out, budgets=(3.0,), sweep_ptq="rtn")
     text = report.html.read_text()
-    assert "no valid discovered proxy" in text and "Leaderboard" in text
+    assert "No novel proxy" in text and "discovered nothing" in text and "Leaderboard" in text
