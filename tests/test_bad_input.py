@@ -10,7 +10,8 @@ from bad_input_cases import CASES, run_cases
 pytestmark = pytest.mark.slow
 
 COMMANDS = ("demo", "quantize", "layers", "train", "bench build", "bench info", "proxy list",
-            "proxy eval", "allocate", "compare", "discover", "report")
+            "proxy eval", "allocate", "compare", "discover", "report", "bench remeasure",
+            "proxy stats")
 
 
 def _command(args: tuple[str, ...]) -> str:
