@@ -101,8 +101,11 @@ def test_ctrl_c_stops_with_one_line_and_keeps_what_was_measured(tmp_path):
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
-    assert stderr.strip().splitlines() == [stderr.strip()] and "Traceback" not in stderr
-    assert "interrupted; finished results are kept" in stderr
+    # a 40-configuration build is warned about up front (too small for iso fitness); beside
+    # that warning, the interruption is exactly one line
+    said = [line for line in stderr.strip().splitlines() if not line.startswith("tapq: warning:")]
+    assert len(said) == 1 and "Traceback" not in stderr
+    assert "interrupted; finished results are kept" in said[0]
     with sqlite3.connect(path) as db:
         kept = db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
     assert 5 <= kept < 40 + 15
