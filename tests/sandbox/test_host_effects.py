@@ -18,14 +18,19 @@ from tapq.sandbox import save_stats_for_sandbox
 
 
 @pytest.fixture(scope="module")
-def shared_stats(stats, tmp_path_factory):
-    """The statistics in a folder every user may read (pytest's own are private)."""
-    folder = tmp_path_factory.mktemp("host-effects")
+def shared_stats(stats):
+    """The statistics in a folder every user may reach and read: pytest's own tmp folders
+    sit below a root-owned 0700 folder, which nobody cannot traverse."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tapq-host-effects-"))
     folder.chmod(0o755)
     path = folder / "stats.pt"
     save_stats_for_sandbox(stats, path, [2, 4, 8])
     path.chmod(0o644)
-    return path
+    yield path
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
