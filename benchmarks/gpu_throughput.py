@@ -40,6 +40,7 @@ from tapq.device import resolve_device, synchronize
 from tapq.evaluate import evaluate
 from tapq.progress import set_quiet
 from tapq.proxies import stats as stats_module
+from tapq.proxies import stats_passes as passes_module
 from tapq.quant import BitConfig, PTQEngine, PTQSettings, uniform_config
 from tapq.quant import quantizers
 
@@ -169,8 +170,14 @@ class Deadline:
 def part_stats(model, sizes, device, seed, deadline) -> dict:
     """(a) collect_stats on `stats_images` images, with a per-stage breakdown."""
     spent: dict[str, float] = {}
-    originals = {name: getattr(stats_module, name)
-                 for name in ("_hutchinson", "_power_iteration", "_fisher", "_synflow")}
+    # (module, attribute, breakdown name): the stages collect_stats calls by these names
+    stages = [(stats_module, "hutchinson_traces", "hessian_trace"),
+              (stats_module, "power_iterations", "hessian_eig"),
+              (passes_module, "first_order", "first_order"),
+              (passes_module, "fisher", "fisher"), (passes_module, "synflow", "synflow")]
+    originals = {(module, attribute): getattr(module, attribute)
+                 for module, attribute, _ in stages}
+    labels = {(module, attribute): label for module, attribute, label in stages}
 
     def wrap(name, fn):
         def run(*args, **kwargs):
@@ -191,19 +198,16 @@ def part_stats(model, sizes, device, seed, deadline) -> dict:
     if deadline.left() < 4 * warm + 5:
         return {"skipped": f"time cap (warm-up took {warm:.1f} s)"}
     try:
-        for name, fn in originals.items():
-            setattr(stats_module, name, wrap(name, fn))
+        for (module, attribute), fn in originals.items():
+            setattr(module, attribute, wrap(labels[module, attribute], fn))
         seconds = timed(lambda: stats_module.collect_stats(model, x, y, seed=seed,
                                                            device=device), device)
     finally:
-        for name, fn in originals.items():
-            setattr(stats_module, name, fn)
+        for (module, attribute), fn in originals.items():
+            setattr(module, attribute, fn)
     return {"images": sizes.stats_images, "seconds": seconds, "warmup_seconds": warm,
             "target_seconds": 5.0, "hutchinson_samples": 16, "power_iters": 20,
-            "breakdown_seconds": {"hessian_trace": spent.get("_hutchinson", 0.0),
-                                  "hessian_eig": spent.get("_power_iteration", 0.0),
-                                  "fisher": spent.get("_fisher", 0.0),
-                                  "synflow": spent.get("_synflow", 0.0)}}
+            "breakdown_seconds": {label: spent.get(label, 0.0) for *_, label in stages}}
 
 
 def random_configs(layers: list[str], count: int, seed: int) -> list[BitConfig]:

@@ -131,16 +131,26 @@ NOBODY = 65534
 MODES = ("root", "unprivileged", "no-cap-sys-admin")
 
 
-def _python_for(prefix: list[str]) -> str | None:
-    """An interpreter `prefix` (a user switch) can run, and start again by its
-    sys.executable (as the sandbox does), with our version: ours, or the system's."""
+def _environment(mode: str) -> dict[str, str]:
+    """The harness's environment: our import path (so it runs the tapq under test)."""
+    paths = [p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)]
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": os.pathsep.join(paths),
+            "HOME": "/tmp" if mode == "unprivileged" else os.environ.get("HOME", "/tmp")}
+
+
+def _python_for(prefix: list[str], env: dict[str, str]) -> str | None:
+    """An interpreter `prefix` (a user switch) can run, start again by its sys.executable
+    (as the sandbox does), and import torch and tapq with: ours, or the system's with our
+    import path. None when that user may not read our install (a venv below a 0700
+    folder, say)."""
     check = ("import subprocess, sys; subprocess.run([sys.executable, '-c', ''], check=True); "
-             "print(tuple(sys.version_info[:2]))")
+             "import torch, tapq; print(tuple(sys.version_info[:2]))")
     version = f"{sys.version_info[0]}.{sys.version_info[1]}"
     for python in (sys.executable, f"/usr/bin/python{version}", "/usr/bin/python3"):
         if python and os.path.exists(python) and subprocess.run(
-                [*prefix, python, "-c", check], capture_output=True, text=True,
-                check=False).stdout.strip() == str(tuple(sys.version_info[:2])):
+                [*prefix, python, "-c", check], capture_output=True, text=True, env=env,
+                cwd="/", check=False).stdout.strip() == str(tuple(sys.version_info[:2])):
             return python
     return None
 
@@ -164,9 +174,10 @@ def _mode(mode: str) -> tuple[list[str], str] | str:
         if probe.returncode != 0:
             return f"capsh cannot drop CAP_SYS_ADMIN here: {probe.stderr.strip()[:200]}"
         prefix = [*prefix, "-c", 'exec "$@"', "capsh"]
-    python = _python_for(prefix)
+    python = _python_for(prefix, _environment(mode))
     if python is None:
-        return f"no Python {sys.version_info[0]}.{sys.version_info[1]} that uid {NOBODY} may run"
+        return (f"no Python {sys.version_info[0]}.{sys.version_info[1]} with torch and tapq "
+                f"that {mode} may run (is {sys.prefix} readable by uid {NOBODY}?)")
     return prefix, python
 
 
@@ -178,9 +189,7 @@ def run_mode(mode: str, stats: Path, guards: str = "off", only: str | None = Non
     if isinstance(found, str):
         return found
     prefix, python = found
-    paths = [p for p in sys.path if os.path.isabs(p) and os.path.isdir(p)]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": os.pathsep.join(paths),
-           "HOME": "/tmp" if mode == "unprivileged" else os.environ.get("HOME", "/tmp")}
+    env = _environment(mode)
     command = [*prefix, python, str(Path(__file__).resolve()), "--stats", str(stats),
                "--guards", guards, *(["--only", only] if only else [])]
     done = subprocess.run(command, cwd=stats.parent, env=env, capture_output=True, text=True,

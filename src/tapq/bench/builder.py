@@ -290,11 +290,9 @@ def _check_resumable(out: str | Path, meta: dict) -> None:
     """Raise TapqError if `out` holds a benchmark whose settings differ from `meta`'s."""
     if not Path(out).exists():
         return
-    store = BenchStore(out, create=True)
-    try:
-        old = store.meta()
-    finally:
-        store.close()
+    if Path(out).is_dir():
+        raise TapqError(f"{out} is a folder, not a benchmark database file")
+    old = BenchStore.existing_meta(out)
     for key in ("spec", "model_hash", "layers"):
         new = json.loads(json.dumps(meta.get(key)))
         if old and key in meta and old.get(key) != new:

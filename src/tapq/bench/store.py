@@ -139,6 +139,27 @@ class BenchStore:
             self.db.close()
             raise
 
+    @classmethod
+    def existing_meta(cls, path: str | Path) -> dict:
+        """The metadata a build of `path` would resume from ({} for a file a build had not
+        yet described), read without writing: a build refused for other settings leaves
+        the file byte-identical. Raises TapqError as opening would."""
+        store = cls.__new__(cls)
+        store.path = Path(path)
+        try:
+            store.db = sqlite3.connect(f"{store.path.resolve().as_uri()}?mode=ro", uri=True)
+        except sqlite3.DatabaseError as error:
+            raise TapqError(f"cannot open benchmark {store.path}: {error}") from None
+        try:
+            store._check(create=True)
+            tables = {row[0] for row in store.db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+            return store.meta() if "meta" in tables else {}
+        except (sqlite3.DatabaseError, ValueError) as error:
+            raise TapqError(f"{store.path} is not a tapq benchmark database: {error}") from None
+        finally:
+            store.db.close()
+
     def _check(self, create: bool) -> None:
         """Refuse a damaged file, another program's database, or (when reading) a file
         without a benchmark's metadata; reads only, so a refused file is not modified."""
