@@ -22,6 +22,8 @@ from functools import cache
 from importlib import resources
 from string import Template
 
+import torch
+
 from tapq.discover.candidate import HEADER
 from tapq.discover.strategies import OPERATORS, Strategy
 from tapq.proxies import LayerStats
@@ -62,6 +64,7 @@ class TaskContext:
     num_layers: int
     example: str
     ceiling: float
+    fields: str = ""  # the richer statistics these layers hold (teaching prompts only)
 
 
 @cache
@@ -113,7 +116,37 @@ def describe_layer(layer: LayerStats) -> str:
 def task_context(stats: list[LayerStats], bit_choices: list[int], ceiling: float) -> TaskContext:
     """The context for a benchmark's layers: an example taken from a middle conv layer."""
     example = next((s for s in stats[len(stats) // 2:] if s.kind == "conv"), stats[0])
-    return TaskContext(list(bit_choices), len(stats), describe_layer(example), ceiling)
+    return TaskContext(list(bit_choices), len(stats), describe_layer(example), ceiling,
+                       richer_fields(stats, bit_choices))
+
+
+def _held(stats: list[LayerStats], bit_choices: list[int]) -> set[str]:
+    """Which of the richer statistics every layer holds (offered only then: a proxy
+    reading one that was not computed would fail on every layer)."""
+    held = {"context"}
+    if all(len(s.patches) for s in stats):
+        held.add("patches")
+    if all(bool(torch.isfinite(s.in_min).all()) and len(s.in_min) for s in stats):
+        held.add("act_range")
+    if all(s.ptq != "none" and all(b in s.ptq_weights for b in bit_choices if b < 32)
+           for s in stats):
+        held.add("ptq")
+    if all(all(b in s.delta_loss for b in bit_choices) for s in stats):
+        held.add("delta_loss")
+    return held
+
+
+def richer_fields(stats: list[LayerStats], bit_choices: list[int]) -> str:
+    """The contract's lines for the richer statistics these layers hold (prompts/teach/
+    fields.txt, one tagged line per statistic), with the benchmark's PTQ method and
+    delta_loss's background bit-width filled in."""
+    if not stats:
+        return ""
+    held = _held(stats, bit_choices)
+    lines = [line.split("]", 1)[1] for line in _text("teach/fields.txt").splitlines()
+             if line.startswith("[") and line[1:line.index("]")] in held]
+    return Template("\n".join(lines)).substitute(ptq=stats[0].ptq,
+                                                 background=stats[0].background_bits)
 
 
 def _fmt(value: float) -> str:
@@ -127,6 +160,9 @@ def build_messages(strategy: Strategy, parents: list[Parent], context: TaskConte
     contract = Template(_text("contract.txt")).substitute(
         bit_choices=", ".join(map(str, context.bit_choices)),
         last_index=context.num_layers - 1, example=context.example)
+    if style == "teach" and context.fields:  # plain prompts stay the old ones
+        head, example = contract.rsplit("\nExample from this network:", 1)
+        contract = f"{head}\n{context.fields}\nExample from this network:{example}"
     hint = load_hints()[strategy.hint]
     fields = {"contract": contract.strip(), "hint": hint.text, "start": hint.body,
               "answer_format": _text(f"{style}/answer_format.txt").strip(),

@@ -29,6 +29,7 @@ from tapq.proxies.loading import ProxyFile, load_proxy, table_of
 from tapq.proxies.stats import LayerStats
 from tapq.proxies.stats_cache import collect_stats_cached
 from tapq.proxies.stats_config import StatsConfig
+from tapq.proxies.stats_ptq_view import PTQView
 
 __all__ = ["STATS_BATCH", "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human",
            "evaluate_proxies", "model_stats", "same_ranking", "score_proxy", "with_intervals"]
@@ -38,25 +39,32 @@ STATS_SEED = 0
 
 
 def model_stats(model: nn.Module, data: DatasetSplits, device: DeviceLike = None,
-                config: StatsConfig | None = None) -> list[LayerStats]:
+                config: StatsConfig | None = None, ptq: PTQView | None = None
+                ) -> list[LayerStats]:
     """Layer statistics of `model` on the fixed statistics batch of `data` (cached): the
     same batch for benchmark scoring and for allocation, so a proxy sees the same thing.
-    `config` sets their cost (default: by the model's size, see StatsConfig); `device`
-    is where they are computed when not cached (default CPU)."""
+    `config` sets their cost (default: by the model's size, see StatsConfig); `ptq` the
+    PTQ whose weights and single-layer losses the statistics hold (default: tapq's
+    default PTQ at 2..8 bits, activations at 8); `device` is where they are computed
+    when not cached (default CPU)."""
     size = sum(p.numel() for p in model.parameters())
     config = (config or StatsConfig()).resolved(size)
+    ptq = ptq or PTQView()
     batch = data.calib.subset(config.n, STATS_SEED)
     return collect_stats_cached(model, batch.x, batch.y, device=resolve_device(device),
                                 seed=config.seed, hutchinson_samples=config.hutchinson_probes,
-                                power_iters=config.power_iters, statistics=config.statistics)
+                                power_iters=config.power_iters, statistics=config.statistics,
+                                bits=ptq.bits, ptq=ptq.settings, a_bits=ptq.a_bits,
+                                background_bits=max(ptq.bits), ptq_calib=data.calib.x)
 
 
 def bench_stats(store: BenchStore, device: DeviceLike = None,
                 config: StatsConfig | None = None) -> list[LayerStats]:
-    """Layer statistics of the benchmark's model on its fixed statistics batch (cached)."""
+    """Layer statistics of the benchmark's model on its fixed statistics batch (cached),
+    their PTQ statistics made with the benchmark's own PTQ, bit-widths and activations."""
     meta = store.meta()
     model = load_model(meta["spec"]["model"], meta["spec"]["weights"])
-    stats = model_stats(model, load_data(meta["data"]), device, config)
+    stats = model_stats(model, load_data(meta["data"]), device, config, PTQView.of(meta))
     if [s.name for s in stats] != meta["layers"]:
         raise TapqError("the benchmark's layers do not match its model's; was the model changed?")
     return stats

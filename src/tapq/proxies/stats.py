@@ -31,12 +31,14 @@ from torch import nn
 from tapq.device import DeviceLike, model_device, resolve_device
 from tapq.errors import TapqError
 from tapq.proxies import stats_passes as passes
+from tapq.proxies.context import network_context
 from tapq.proxies.degenerate import warn_degenerate
 from tapq.proxies.hessian import (
     hutchinson_traces,
     power_iterations,
     twice_differentiable_attention,
 )
+from tapq.proxies.ptq_stats import ptq_settings_from, ptq_statistics
 from tapq.proxies.stats_config import ALL_STATISTICS
 from tapq.quant import find_quantizable_layers, fold_batchnorm, measure_costs
 from tapq.quant.layers import QuantLayer
@@ -46,6 +48,10 @@ from tapq.quant.quantizers import (
     fake_quant_weight,
     weight_scale,
 )
+from tapq.sandbox import layer_methods
+
+# Bit-widths the per-bit statistics (ptq_weights, delta_loss) cover unless told otherwise.
+DEFAULT_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,6 +84,36 @@ class LayerStats:
             per-example gradient of that example's loss (exact), weight shape.
         synflow: SynFlow saliency |theta * dR/dtheta| with R the summed output of the
             network with |parameters| on an all-ones input, weight shape.
+        depth: index / (layers - 1): 0 for the first layer, 1 for the last.
+        param_share, mac_share: this layer's share of all quantizable layers' weights and
+            MACs (each sums to 1 over the layers).
+        fan_in: weights per output value, in_channels / groups x kernel positions (in
+            features for a Linear); the width of a patch row.
+        fan_out: output values each input value feeds, out_channels x kernel positions /
+            groups (out features for a Linear).
+        groups: the conv's groups (1 for a Linear; in_channels for a depthwise conv).
+        next_op: what reads the layer's output (through folded BatchNorm): ``relu``,
+            ``relu6``, ``add`` (a residual sum), ``conv``, ``depthwise``, ``linear``,
+            ``pool``, ``reshape``, ``output`` ..., or ``unknown``.
+        patches: sampled input rows as the weight reads them, (rows, fan_in): im2col
+            rows of a conv (its own padding included), input rows of a Linear; at most
+            ``max_act_rows`` rows, drawn with the seed. ``patches @
+            weight.reshape(out, -1).T`` is the output before bias on them (groups == 1);
+            see ``patch_out`` for grouped convs.
+        patch_group: the group each patch row belongs to, (rows,) int64 (all 0 unless
+            groups > 1: a depthwise row meets only its own channel's weights).
+        in_min, in_max: per-channel minimum and maximum of the input over the whole
+            statistics batch, (in_channels,); out_min, out_max the same of the output
+            (before any activation that follows), (out_channels,).
+        ptq: the PTQ method of ``ptq_weights`` (``rtn`` or ``adaround``: the
+            benchmark's), or ``none`` when not computed.
+        ptq_weights: {bits: the de-quantized weight PTQ makes at those bits}, weight
+            shape; read it through ``ptq_quant(bits)``.
+        delta_loss: {bits: loss increase on the statistics batch when this layer alone is
+            at `bits` and every other at ``background_bits``} (loss: cross-entropy, or
+            KL to full precision for label-free data); 0 at ``background_bits``.
+        delta_kl: the same change of KL(p_FP || p_quantized).
+        background_bits: the other layers' bit-width in delta_loss (0: not computed).
     """
 
     name: str
@@ -95,6 +131,24 @@ class LayerStats:
     fisher: torch.Tensor
     synflow: torch.Tensor
     hessian_trace_se: float = math.nan  # last, with a default: statistics made by hand lack it
+    depth: float = math.nan
+    param_share: float = math.nan
+    mac_share: float = math.nan
+    fan_in: int = 0
+    fan_out: int = 0
+    groups: int = 1
+    next_op: str = "unknown"
+    patches: torch.Tensor = field(default_factory=lambda: torch.empty(0, 0))
+    patch_group: torch.Tensor = field(default_factory=lambda: torch.empty(0, dtype=torch.long))
+    in_min: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    in_max: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    out_min: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    out_max: torch.Tensor = field(default_factory=lambda: torch.empty(0))
+    ptq: str = "none"
+    ptq_weights: dict = field(default_factory=dict)
+    delta_loss: dict = field(default_factory=dict)
+    delta_kl: dict = field(default_factory=dict)
+    background_bits: int = 0
     _quant: dict = field(default_factory=dict, repr=False, compare=False)
 
     def quant(self, bits: int) -> torch.Tensor:
@@ -109,6 +163,9 @@ class LayerStats:
             scale = weight_scale(self.weight, bits, "mse")
             self._quant[bits] = fake_quant_weight(self.weight, scale, bits)
         return self._quant[bits]
+
+    ptq_quant = layer_methods.ptq_quant
+    patch_out = layer_methods.patch_out
 
     def __repr__(self) -> str:
         # The generated repr would print every tensor; the scalars identify a layer.
@@ -130,6 +187,11 @@ class LayerStats:
 def _same(a: object, b: object) -> bool:
     if isinstance(a, torch.Tensor):
         return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return (isinstance(b, dict) and a.keys() == b.keys()
+                and all(_same(a[k], b[k]) for k in a))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
     return a == b
 
 
@@ -142,6 +204,9 @@ def _frozen(t: torch.Tensor) -> torch.Tensor:
 def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, seed: int = 0,
                   hutchinson_samples: int = 16, power_iters: int = 20,
                   max_act_rows: int = 256, statistics: tuple[str, ...] = ALL_STATISTICS,
+                  bits: tuple[int, ...] = DEFAULT_BITS, ptq: dict | None = None,
+                  a_bits: int = 8, background_bits: int = 8,
+                  ptq_calib: torch.Tensor | None = None,
                   device: DeviceLike = None) -> list[LayerStats]:
     """LayerStats of every quantizable layer of `model` on the batch (x, y), in layer order.
 
@@ -154,6 +219,11 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
     traces together, and up to `power_iters` per layer for the eigenvalues; memory is one
     chunk's graph (tapq.proxies.stats_passes). The work runs on `device` (default: where
     `model` is); the LayerStats are CPU float32 wherever it ran.
+
+    ``ptq`` and ``delta_loss`` use PTQ with settings `ptq` (a PTQSettings dict, e.g. a
+    benchmark's ``ptq_settings``; None: the defaults) calibrated on `ptq_calib` (default
+    `x`), weights at each of `bits`, activations at `a_bits`, the other layers of
+    delta_loss at `background_bits` (tapq.proxies.ptq_stats).
     """
     if any(isinstance(m, QuantLayer) for m in model.modules()):
         raise TapqError("collect statistics on the full-precision model, not a quantized one")
@@ -180,7 +250,8 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
     with twice_differentiable_attention():
         parts = passes.chunks(x, y, passes.chunk_size(folded, x))
         first = (passes.first_order(folded, modules, weights, parts, want, max_act_rows, seed)
-                 if want & {"grad", "act", "fisher"} else passes.FirstOrder(None, None, None))
+                 if want & {"grad", "act", "fisher", "patches", "act_range"}
+                 else passes.FirstOrder(None, None, None))
 
         def chunk_grads():
             return passes.curvature_grads(folded, weights, parts)
@@ -207,16 +278,45 @@ def collect_stats(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, *, 
             return _frozen(first.rows[k][side])
         return torch.empty(0, _features(modules[k], side))
 
+    macs = [costs.layers[info.name].macs for info in infos]
+    context = network_context(folded, modules, [info.name for info in infos], macs, x[:1])
+    extra = [{**context[k], **_nan_ranges(modules[k]), **_io(first, k, modules[k])}
+             for k in range(len(infos))]
+    if want & {"ptq", "delta_loss"}:
+        found = ptq_statistics(model, ptq_settings_from(ptq),
+                               x if ptq_calib is None else ptq_calib, tuple(bits), a_bits,
+                               background_bits, x, y, want, len(parts[0].x), device)
+        for record, more in zip(extra, found):
+            record.update(more)
     stats = [LayerStats(
         name=info.name, kind=info.kind, index=info.index, num_params=info.num_params,
-        macs=costs.layers[info.name].macs, weight=_frozen(weights[k]),
+        macs=macs[k], weight=_frozen(weights[k]),
         grad=tensor(first.grads, k), act_in=rows(k, 0), act_out=rows(k, 1),
         hessian_trace=traces[k], hessian_trace_avg=traces[k] / info.num_params,
         hessian_trace_se=errors[k], hessian_eig=eigs[k], fisher=tensor(fishers, k),
-        synflow=tensor(synflows, k))
+        synflow=tensor(synflows, k), **extra[k])
         for k, info in enumerate(infos)]
     warn_degenerate(stats)
     return stats
+
+
+def _io(first: passes.FirstOrder, k: int, module: nn.Module) -> dict:
+    """Patches and ranges of layer k, where the first-order pass sampled them (no patch
+    rows where it did not, as act_in has none then)."""
+    found = {"patches": torch.empty(0, module.weight[0].numel())}
+    if first.patches is not None:
+        patches, groups = first.patches[k]
+        found.update(patches=_frozen(patches), patch_group=groups.clone())
+    if first.ranges is not None:
+        found.update({key: _frozen(value) for key, value in first.ranges[k].items()})
+    return found
+
+
+def _nan_ranges(module: nn.Module) -> dict:
+    """Ranges of a layer whose act_range was not computed: NaN per channel (the rule for
+    statistics left out), so a proxy reading them fails instead of ranking on zeros."""
+    return {f"{side}_{end}": torch.full((_features(module, k),), math.nan)
+            for k, side in enumerate(("in", "out")) for end in ("min", "max")}
 
 
 def _features(module: nn.Module, side: int) -> int:

@@ -7,6 +7,7 @@ written atomically: parallel benchmark builders never read half a file.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import fields
 from pathlib import Path
@@ -25,12 +26,15 @@ __all__ = ["STATS_VERSION", "collect_stats_cached", "stats_key"]
 
 # Bump when what collect_stats computes changes, so stale cache files are not reused.
 # 2: joint Hutchinson probes, hessian_trace_se, statistics selection, label-free loss.
-STATS_VERSION = 2
+# 3: network context, patches, activation ranges, PTQ weights and delta_loss.
+STATS_VERSION = 3
 _MEMORY_ENTRIES = 8
 
 # Where statistics are computed is not part of what they are (devices agree within float
 # tolerance), so `device` is no option of the cache key.
-_DEFAULT_OPTIONS = {k: v for k, v in collect_stats.__kwdefaults__.items() if k != "device"}
+# The PTQ calibration images are hashed like the batch, not written into the options.
+_DEFAULT_OPTIONS = {k: v for k, v in collect_stats.__kwdefaults__.items()
+                    if k not in ("device", "ptq_calib")}
 
 
 def _options(kwargs: dict) -> dict:
@@ -41,15 +45,18 @@ def _options(kwargs: dict) -> dict:
     return {**_DEFAULT_OPTIONS, **kwargs}
 
 
-def stats_key(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, **kwargs) -> str:
+def stats_key(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None,
+              ptq_calib: torch.Tensor | None = None, **kwargs) -> str:
     """The cache key of collect_stats(model, x, y, **kwargs): a SHA-256 hex digest."""
     digest = model_digest(model)
+    if ptq_calib is not None:
+        update_digest(digest, "ptq_calib", ptq_calib)
     update_digest(digest, "x", x)
     if y is None:  # label-free: the loss is the model's own (tapq.proxies.stats)
         digest.update(b"y:none;")
     else:
         update_digest(digest, "y", y)
-    digest.update(repr(sorted(_options(kwargs).items())).encode())
+    digest.update(json.dumps(_options(kwargs), sort_keys=True, default=repr).encode())
     digest.update(f"stats-v{STATS_VERSION}".encode())
     return digest.hexdigest()
 
@@ -66,14 +73,16 @@ def collect_stats_cached(model: nn.Module, x: torch.Tensor, y: torch.Tensor | No
     changed model or batch is recomputed; an unreadable file is recomputed and replaced.
     `device` only says where a missing entry is computed (it is not part of the key).
     """
+    ptq_calib = kwargs.pop("ptq_calib", None)
     options = _options(kwargs)
-    key = stats_key(model, x, y, **options)
+    key = stats_key(model, x, y, ptq_calib, **options)
     if key in _MEMORY:
         return list(_MEMORY[key])
     path = cache_dir() / "stats" / f"{key}.pt"
     stats = _load(path)
     if stats is None:
-        stats = stats_module.collect_stats(model, x, y, **options, device=device)
+        stats = stats_module.collect_stats(model, x, y, **options, ptq_calib=ptq_calib,
+                                           device=device)
         _save(stats, path)
     warn_degenerate(stats)  # also when read back: the warning must not vanish on a rerun
     while len(_MEMORY) >= _MEMORY_ENTRIES:

@@ -18,7 +18,11 @@ from tapq.errors import TapqError
 
 __all__ = ["ALL_STATISTICS", "LARGE_MODEL", "StatsConfig", "parse_statistics"]
 
-ALL_STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow")
+ALL_STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow",
+                  "patches", "act_range", "ptq", "delta_loss")
+# Left out of a large model's default: each costs per (layer, bit-width) work that grows
+# with the model (AdaRound optimisations, one quantized evaluation per cell).
+_COSTLY = ("hessian_eig", "ptq", "delta_loss")
 LARGE_MODEL = 1_000_000  # parameters
 _SMALL = {"n": 128, "hutchinson_probes": 16, "power_iters": 20}
 _LARGE = {"n": 32, "hutchinson_probes": 8, "power_iters": 0}
@@ -33,7 +37,8 @@ class StatsConfig:
         hutchinson_probes: Rademacher probes per Hessian trace (joint over layers).
         power_iters: power iterations per Hessian eigenvalue (at most; stops when stable).
         statistics: which statistics to compute (of ALL_STATISTICS); None: all the
-            model's size affords (all but ``hessian_eig`` for large models).
+            model's size affords (large models leave out ``hessian_eig``, ``ptq`` and
+            ``delta_loss``, whose cost grows with layers x bit-widths).
         seed: seed of the probes, the power-iteration starts and activation sampling.
     """
 
@@ -50,8 +55,10 @@ class StatsConfig:
                   for key, value in defaults.items()}
         statistics = self.statistics
         if statistics is None:
+            large = num_params >= LARGE_MODEL
             statistics = tuple(s for s in ALL_STATISTICS
-                               if s != "hessian_eig" or values["power_iters"] > 0)
+                               if not (s == "hessian_eig" and values["power_iters"] < 1)
+                               and not (large and s in _COSTLY))
         if "hessian_eig" in statistics and values["power_iters"] < 1:
             values["power_iters"] = _SMALL["power_iters"]  # asked for by name: compute it
         for key in ("n", "hutchinson_probes"):

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
+from tapq.proxies.layer_io import ChannelRange, PatchSampler
+
 __all__ = [
     "Chunk",
     "FirstOrder",
@@ -102,11 +104,14 @@ def curvature_grads(model: nn.Module, weights: list[torch.Tensor], parts: list[C
 @dataclass
 class FirstOrder:
     """What one pass without a double backward gives: gradients, sampled activation rows,
-    and the labels the Fisher uses (the drawn ones, for label-free data)."""
+    the labels the Fisher uses (the drawn ones, for label-free data), sampled input
+    patches with their groups, and per-channel activation ranges."""
 
     grads: list[torch.Tensor] | None
     rows: list[tuple[torch.Tensor, torch.Tensor]] | None
     labels: torch.Tensor | None
+    patches: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+    ranges: list[dict[str, torch.Tensor]] | None = None
 
 
 class _RowSampler:
@@ -137,10 +142,17 @@ class _RowSampler:
         return torch.cat(self.parts)
 
 
-def _sample_hook(inputs: _RowSampler, outputs: _RowSampler):
+def _sample_hook(inputs: _RowSampler | None, outputs: _RowSampler | None,
+                 patches: PatchSampler | None, ranges: ChannelRange | None):
     def hook(module, args, output) -> None:  # returns None: the output is left as it is
-        inputs.add(args[0])
-        outputs.add(output)
+        if inputs is not None:
+            inputs.add(args[0])
+            outputs.add(output)
+        if patches is not None:
+            patches.add(args[0], output)
+        if ranges is not None:
+            ranges.add(0, args[0])
+            ranges.add(1, output)
     return hook
 
 
@@ -158,14 +170,20 @@ def first_order(model: nn.Module, modules: list[nn.Module], weights: list[torch.
         samplers = {(k, side): _RowSampler(m, limit, examples,
                                            generator_for(seed, f"rows:{k}:{side}"))
                     for k, m in enumerate(modules) for side in ("in", "out")}
+    patches = ([PatchSampler(m, limit, examples, generator_for(seed, f"patches:{k}"))
+                for k, m in enumerate(modules)] if "patches" in want else None)
+    ranges = [ChannelRange(m) for m in modules] if "act_range" in want else None
+    hooked = bool(samplers) or patches is not None or ranges is not None
     label_generator = generator_for(seed, "labels")
     grads = [torch.zeros_like(w) for w in weights] if "grad" in want else None
     labels = []
     for part in parts:
         for sampler in samplers.values():
             sampler.chunk_examples = len(part.x)
-        handles = [m.register_forward_hook(_sample_hook(samplers[k, "in"], samplers[k, "out"]))
-                   for k, m in enumerate(modules)] if samplers else []
+        handles = [m.register_forward_hook(_sample_hook(
+            samplers.get((k, "in")), samplers.get((k, "out")),
+            patches[k] if patches else None, ranges[k] if ranges else None))
+            for k, m in enumerate(modules)] if hooked else []
         try:
             with torch.set_grad_enabled(grads is not None):
                 logits = model(part.x)
@@ -183,7 +201,9 @@ def first_order(model: nn.Module, modules: list[nn.Module], weights: list[torch.
                 total += g
     rows = ([(samplers[k, "in"].rows(), samplers[k, "out"].rows()) for k in range(len(modules))]
             if samplers else None)
-    return FirstOrder(grads, rows, torch.cat(labels))
+    return FirstOrder(grads, rows, torch.cat(labels),
+                      [p.rows() for p in patches] if patches is not None else None,
+                      [r.ranges() for r in ranges] if ranges is not None else None)
 
 
 def fisher(model: nn.Module, names: list[str], x: torch.Tensor,

@@ -25,7 +25,8 @@ __all__ = ["STATS_FORMAT", "SealedStats", "save_stats_for_sandbox"]
 
 # Version of the statistics file handed to workers (the statistics cache's format plus
 # pre-quantized weights): bump with any change to what the worker reads.
-STATS_FORMAT = 1
+# 2: network context, patches, activation ranges, PTQ weights, delta_loss.
+STATS_FORMAT = 2
 _SEALS = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 
 

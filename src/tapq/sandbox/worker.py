@@ -62,7 +62,9 @@ def _import_quantizers() -> types.ModuleType:
 
 
 def _layer_class(names: list[str], q: types.ModuleType) -> type:
-    """A frozen stand-in for tapq.proxies.stats.LayerStats: same fields, same quant()."""
+    """A frozen stand-in for tapq.proxies.stats.LayerStats: same fields, same methods
+    (quant here, ptq_quant and patch_out from the module both classes share)."""
+    methods = importlib.import_module("tapq.sandbox.layer_methods")
 
     def quant(self, bits: int):
         """The de-quantized weight at `bits`: PTQ's round-to-nearest with MSE clipping."""
@@ -81,7 +83,8 @@ def _layer_class(names: list[str], q: types.ModuleType) -> type:
 
     return dataclasses.make_dataclass(
         "LayerStats", [*names, ("_quant", dict)], frozen=True, eq=False,
-        namespace={"quant": quant, "__repr__": __repr__})
+        namespace={"quant": quant, "ptq_quant": methods.ptq_quant,
+                   "patch_out": methods.patch_out, "__repr__": __repr__})
 
 
 def _warm_up(np: types.ModuleType, torch: types.ModuleType) -> None:
@@ -254,6 +257,16 @@ def run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
         faulthandler.cancel_dump_traceback_later()
 
 
+def _fresh(value, torch: types.ModuleType):
+    """A private copy of a statistic (tensors cloned, tables copied), so a candidate that
+    edits what it is given in place changes nothing the next call sees."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, dict):
+        return {k: _fresh(v, torch) for k, v in value.items()}
+    return value
+
+
 def _run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
     np, torch, layer_class, layers = setup
     code, bits, limits = job["code"], job["bits"], job["limits"]
@@ -275,9 +288,8 @@ def _run_candidate(job: dict, setup: tuple, output: CappedText) -> dict:
                 where = f"for layer {record['name']!r} at {b} bits"
                 torch.manual_seed(0)
                 np.random.seed(0)
-                layer = layer_class(**{k: v.clone() if isinstance(v, torch.Tensor) else v
-                                       for k, v in record.items()},
-                                    _quant={k: t.clone() for k, t in tables.items()})
+                layer = layer_class(**{k: _fresh(v, torch) for k, v in record.items()},
+                                    _quant=_fresh(tables, torch))
                 value = sensitivity(layer, b)
                 try:
                     row.append(_finite(value, np, torch))

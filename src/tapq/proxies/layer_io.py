@@ -1,0 +1,122 @@
+"""Input patches matched to the weight, and per-channel activation ranges.
+
+`act_in` rows are channel vectors at one position, which cannot meet a conv weight: a
+proxy that wants the output error (W - Q(W)) x needs the input *as the weight reads it*.
+`PatchSampler` keeps a bounded, seeded sample of those rows -- im2col rows of width
+in_channels / groups x kernel positions for a conv, input rows for a Linear -- so that
+``patches @ weight.reshape(out, -1).T`` is the layer's output before bias on them.
+
+Patches are taken with the layer's *own* forward on a one-hot weight (each output channel
+copies one input value of the receptive field), not re-implemented with ``unfold``, so a
+conv subclass with its own padding (TensorFlow's SAME, in EfficientNet-Lite) gives exactly
+the patches its forward reads. Only the examples holding sampled rows are unfolded, one
+at a time, so memory is one example's unfolded input. A grouped conv's rows are
+(example, position, group) triples: each row meets only the weights of its group.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ChannelRange", "PatchSampler"]
+
+
+def _one_hot_weight(module: nn.Module) -> torch.Tensor:
+    """A weight with groups x fan_in output channels, channel g*fan_in + k copying input
+    value k of group g's receptive field."""
+    weight = module.weight
+    fan_in = weight[0].numel()
+    eye = torch.eye(fan_in, dtype=weight.dtype, device=weight.device)
+    return eye.reshape(fan_in, *weight.shape[1:]).repeat(module.groups, *[1] * (weight.dim() - 1))
+
+
+def _unfolded(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """(positions * groups, fan_in) rows of one example `x` (batch of one), ordered by
+    position then group."""
+    params = module._parameters
+    weight, bias = params["weight"], params.get("bias")
+    params["weight"] = _one_hot_weight(module)
+    if "bias" in params:
+        params["bias"] = None
+    try:
+        with torch.no_grad():
+            out = module.forward(x)  # forward, not __call__: no hooks, no recursion
+    finally:
+        params["weight"] = weight
+        if "bias" in params:
+            params["bias"] = bias
+    groups, fan_in = module.groups, weight[0].numel()
+    out = out[0].reshape(groups, fan_in, -1)  # (groups, fan_in, positions)
+    return out.permute(2, 0, 1).reshape(-1, fan_in)
+
+
+class PatchSampler:
+    """At most `limit` patch rows of one layer over all chunks, drawn over the whole batch
+    (like the act_in rows) when the first chunk shows how many rows an example has."""
+
+    def __init__(self, module: nn.Module, limit: int, examples: int,
+                 generator: torch.Generator):
+        self.module, self.limit, self.examples = module, limit, examples
+        self.generator = generator
+        self.linear = isinstance(module, nn.Linear)
+        self.keep: torch.Tensor | None = None
+        self.offset, self.parts, self.groups_of, self.chunk_examples = 0, [], [], 1
+
+    def _per_example(self, x: torch.Tensor, output: torch.Tensor) -> int:
+        if self.linear:
+            return x[0].numel() // x.shape[-1]
+        return output[0, 0].numel() * self.module.groups
+
+    def add(self, x: torch.Tensor, output: torch.Tensor) -> None:
+        x = x.detach()
+        per_example = self._per_example(x, output)
+        if self.keep is None:
+            total = per_example * self.examples
+            self.keep = (torch.randperm(total, generator=self.generator)[:self.limit].sort().values
+                         if total > self.limit else torch.arange(total))
+        span = per_example * len(x)
+        inside = self.keep[(self.keep >= self.offset) & (self.keep < self.offset + span)]
+        inside = inside - self.offset
+        self.offset += span
+        if self.linear:
+            rows = x.reshape(-1, x.shape[-1])[inside.to(x.device)].cpu()
+            self.parts.append(rows)
+            self.groups_of.append(torch.zeros(len(inside), dtype=torch.long))
+            return
+        for example in inside.div(per_example, rounding_mode="floor").unique().tolist():
+            mine = inside[inside.div(per_example, rounding_mode="floor") == example]
+            rows = _unfolded(self.module, x[example:example + 1])
+            self.parts.append(rows[(mine - example * per_example).to(rows.device)].cpu())
+            self.groups_of.append((mine % self.module.groups).long())
+
+    def rows(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(patches (rows, fan_in), group of each row (rows,) int64)."""
+        fan_in = self.module.weight[0].numel()
+        if not self.parts:
+            return torch.empty(0, fan_in), torch.empty(0, dtype=torch.long)
+        return torch.cat(self.parts), torch.cat(self.groups_of)
+
+
+class ChannelRange:
+    """Exact per-channel minimum and maximum of a layer's input and output over the batch
+    (channels: dim 1 of a conv's tensors, the last dim of a Linear's)."""
+
+    def __init__(self, module: nn.Module):
+        self.linear = isinstance(module, nn.Linear)
+        self.low: list[torch.Tensor | None] = [None, None]
+        self.high: list[torch.Tensor | None] = [None, None]
+
+    def add(self, side: int, t: torch.Tensor) -> None:
+        t = t.detach()
+        if not self.linear:
+            t = t.movedim(1, -1)
+        t = t.reshape(-1, t.shape[-1])
+        low, high = t.amin(0).cpu(), t.amax(0).cpu()
+        self.low[side] = low if self.low[side] is None else torch.minimum(self.low[side], low)
+        self.high[side] = high if self.high[side] is None else torch.maximum(self.high[side],
+                                                                             high)
+
+    def ranges(self) -> dict[str, torch.Tensor]:
+        """in_min, in_max (in_channels,), out_min, out_max (out_channels,)."""
+        return {"in_min": self.low[0], "in_max": self.high[0],
+                "out_min": self.low[1], "out_max": self.high[1]}
