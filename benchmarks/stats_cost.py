@@ -4,6 +4,8 @@ Usage:
     python benchmarks/stats_cost.py --model digits-cnn [--n 128 --probes 16 --power-iters 20]
     python benchmarks/stats_cost.py --model efficientnet-lite1          # defaults by size
     python benchmarks/stats_cost.py --model digits-cnn --old-src /tmp/tapq-before/src
+    python benchmarks/stats_cost.py --model mnist-cnn --stats none,patches,act_range,ptq,delta_loss \
+        --ptq adaround --bits 2,3,4,6,8 --tag _richer       # the shipped benchmark's PTQ
 
 Wall and CPU seconds (user + system of the statistic alone) are both kept: on a shared
 machine the wall time measures the neighbours too, the CPU time much less so.
@@ -28,6 +30,9 @@ import time
 from pathlib import Path
 
 STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow")
+# The richer statistics of issue 17 (`--stats none,patches,act_range,ptq,delta_loss`):
+# "none" computes no statistic, only what is always there (BN folding, network context).
+RICHER = ("none", "patches", "act_range", "ptq", "delta_loss")
 RESULTS = Path(__file__).parent / "results"
 
 CHILD = r"""
@@ -72,8 +77,11 @@ if job["mode"] == "old":
 elif job["statistic"] != "load":
     from tapq.proxies import collect_stats
     start = time.perf_counter()
+    chosen = () if job["statistic"] == "none" else (job["statistic"],)
     stats = collect_stats(model, x, y, hutchinson_samples=job["probes"],
-                          power_iters=job["power_iters"], statistics=(job["statistic"],))
+                          power_iters=job["power_iters"], statistics=chosen,
+                          bits=tuple(job["bits"]), ptq={"weight_rounding": job["ptq"]},
+                          ptq_calib=data.calib.x)
     out["seconds"] = time.perf_counter() - start
     if job["statistic"] == "hessian_trace":
         import math
@@ -105,6 +113,11 @@ def main() -> None:
     parser.add_argument("--stats", default=",".join(STATISTICS),
                         help="statistics to time (comma-separated)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"),
+                        help="PTQ method of the ptq and delta_loss statistics")
+    parser.add_argument("--bits", default="2,3,4,6,8",
+                        help="bit-widths of the ptq and delta_loss statistics")
+    parser.add_argument("--tag", default="", help="suffix of the results file's name")
     parser.add_argument("--old-src", help="src folder of an earlier tapq to measure too")
     parser.add_argument("--old-n", type=int, help="images for the old code (default --n)")
     parser.add_argument("--old-probes", type=int, help="probes for the old code")
@@ -120,7 +133,8 @@ def main() -> None:
     config = StatsConfig(args.n, args.probes, args.power_iters).resolved(size)
     power_iters = args.power_iters if args.power_iters is not None else 20
     job = {"model": args.model, "n": config.n, "probes": config.hutchinson_probes,
-           "power_iters": config.power_iters or power_iters, "mode": "new"}
+           "power_iters": config.power_iters or power_iters, "mode": "new", "ptq": args.ptq,
+           "bits": [int(b) for b in args.bits.split(",")]}
     rows = {"load": run_child(src, args.threads, {**job, "statistic": "load"})}
     for statistic in filter(None, args.stats.split(",")):  # --stats "": the old code only
         rows[statistic] = run_child(src, args.threads, {**job, "statistic": statistic})
@@ -137,7 +151,7 @@ def main() -> None:
         print("old", result["old"], flush=True)
     result["load_average_end"] = os.getloadavg()
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"stats_cost_{args.model}.json"
+    out = RESULTS / f"stats_cost_{args.model}{args.tag}.json"
     out.write_text(json.dumps(result, indent=1))
     print(f"wrote {out}")
 

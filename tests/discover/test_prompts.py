@@ -70,3 +70,42 @@ def test_the_standing_lists_scores_best_first_and_the_target():
     text = standing_text([record], 0.8, "0.623 (fisher, the best human proxy)")
     assert "1. 0.610  candidate 12 of generation 1: a new idea" in text
     assert text.endswith("Score to beat: 0.623 (fisher, the best human proxy).")
+
+
+def _layer(**richer):
+    import torch
+
+    from tapq.proxies import LayerStats
+    w = torch.ones(2, 1, 2, 2)
+    return LayerStats(name="conv", kind="conv", index=0, num_params=8, macs=8, weight=w,
+                      grad=w, act_in=torch.ones(3, 1), act_out=torch.ones(3, 2),
+                      hessian_trace=1.0, hessian_trace_avg=0.1, hessian_eig=1.0, fisher=w,
+                      synflow=w, **richer)
+
+
+def test_teaching_contract_offers_the_richer_fields_only_where_every_layer_holds_them():
+    import torch
+
+    from tapq.discover.prompting import richer_fields
+    w = torch.ones(2, 1, 2, 2)
+    held = _layer(depth=0.0, param_share=1.0, mac_share=1.0, fan_in=4, fan_out=8,
+                  next_op="relu", patches=torch.ones(3, 4), in_min=torch.zeros(1),
+                  in_max=torch.ones(1), out_min=torch.zeros(2), out_max=torch.ones(2),
+                  ptq="adaround", ptq_weights={2: w, 4: w}, delta_loss={2: 0.1, 4: 0.0},
+                  delta_kl={2: 0.1, 4: 0.0}, background_bits=4)
+    full = richer_fields([held], [2, 4])
+    for name in ("layer.depth", "layer.next_op", "layer.patch_out(", "layer.in_min",
+                 "layer.ptq_quant(bits)", "('adaround')", "layer.delta_loss[bits]",
+                 "at 4 bits"):
+        assert name in full, name
+    assert "$" not in full and not re.search(r"<[a-z][^>]*>", full)
+    bare = richer_fields([held, _layer()], [2, 4])  # the second layer holds none of them
+    assert "layer.depth" in bare
+    assert not any(name in bare for name in ("patches", "in_min", "ptq_quant", "delta_loss"))
+    context = TaskContext([2, 4], 1, "layer.name='conv'", 0.8, full)
+    init = next(s for s in all_strategies() if s.operator == "init")
+    teach = build_messages(init, [], context, "teach", LESSON)[1]["content"]
+    plain = build_messages(init, [], context, "plain")[1]["content"]
+    assert "layer.delta_loss[bits]" in teach and "layer.delta_loss" not in plain
+    assert teach.index("layer.hessian_trace") < teach.index("layer.depth") < teach.index(
+        "Example from this network")
