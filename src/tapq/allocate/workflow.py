@@ -9,7 +9,7 @@ the benchmark measured within the budget (what was achievable among those sample
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ from tapq.evaluate import evaluate
 from tapq.measure import Measurer, QuantResult
 from tapq.models import BUILTIN_MODELS, load_model
 from tapq.progress import track
-from tapq.proxies import StatsConfig, load_proxy, model_stats, table_of
+from tapq.proxies import PTQView, StatsConfig, load_proxy, model_stats, table_of
 from tapq.quant import (BitConfig, ModelCosts, PTQSettings, QATConfig, finetune_qat,
                         uniform_config)
 
@@ -125,7 +125,9 @@ class Comparer:
                        **(pinned or {})}
         if bench:  # the oracle row comes last: check its benchmark before any work
             _open_bench_of(bench, self.measurer.layer_names).close()
-        stats = model_stats(model, data, device, stats_config) if loaded else []
+        # the statistics' PTQ weights and delta_loss follow the PTQ measured here
+        view = PTQView(asdict(settings or PTQSettings()), tuple(sorted(self.bits)), a_bits)
+        stats = model_stats(model, data, device, stats_config, view) if loaded else []
         self.tables: dict[str, np.ndarray] = {}
         for name, proxy in loaded:
             try:

@@ -10,8 +10,9 @@ from tapq.proxies.loading import ProxyFile, load_proxy, table_of
 from tapq.proxies.stats import LayerStats, collect_stats
 from tapq.proxies.stats_cache import collect_stats_cached
 from tapq.proxies.stats_config import ALL_STATISTICS, StatsConfig, parse_statistics
+from tapq.proxies.stats_ptq_view import PTQView
 
-__all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "Proxy", "ProxyFile",
+__all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "PTQView", "Proxy", "ProxyFile",
            "STATS_BATCH", "StatsConfig", "parse_statistics",
            "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human", "collect_stats",
            "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness",
