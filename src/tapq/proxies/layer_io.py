@@ -6,10 +6,10 @@ proxy that wants the output error (W - Q(W)) x needs the input *as the weight re
 in_channels / groups x kernel positions for a conv, input rows for a Linear -- so that
 ``patches @ weight.reshape(out, -1).T`` is the layer's output before bias on them.
 
-Patches are taken with the layer's *own* forward on a one-hot weight (each output channel
-copies one input value of the receptive field), not re-implemented with ``unfold``, so a
-conv subclass with its own padding (TensorFlow's SAME, in EfficientNet-Lite) gives exactly
-the patches its forward reads. Only the examples holding sampled rows are unfolded, one
+Patches are taken with the layer's *own* forward on a one-hot depthwise weight (each
+output channel copies one input value of the receptive field), not re-implemented with
+``unfold``, so a conv subclass with its own padding (TensorFlow's SAME, in
+EfficientNet-Lite) gives exactly the patches its forward reads. Only the examples holding sampled rows are unfolded, one
 at a time, so memory is one example's unfolded input. A grouped conv's rows are
 (example, position, group) triples: each row meets only the weights of its group.
 """
@@ -21,31 +21,32 @@ from torch import nn
 __all__ = ["ChannelRange", "PatchSampler"]
 
 
-def _one_hot_weight(module: nn.Module) -> torch.Tensor:
-    """A weight with groups x fan_in output channels, channel g*fan_in + k copying input
-    value k of group g's receptive field."""
-    weight = module.weight
-    fan_in = weight[0].numel()
-    eye = torch.eye(fan_in, dtype=weight.dtype, device=weight.device)
-    return eye.reshape(fan_in, *weight.shape[1:]).repeat(module.groups, *[1] * (weight.dim() - 1))
-
-
 def _unfolded(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """(positions * groups, fan_in) rows of one example `x` (batch of one), ordered by
-    position then group."""
+    position then group.
+
+    The module's own forward runs as a depthwise conv with a one-hot weight: output
+    channel c * k + j copies kernel offset j of input channel c, so channels
+    [g * fan_in, (g + 1) * fan_in) are group g's patch in the weight's (in / groups, kh,
+    kw) order, at unfold's cost (no multiplications by the zeros of a dense one-hot).
+    """
     params = module._parameters
-    weight, bias = params["weight"], params.get("bias")
-    params["weight"] = _one_hot_weight(module)
+    weight, bias, groups = params["weight"], params.get("bias"), module.groups
+    channels, kernel = module.in_channels, weight[0, 0].numel()
+    eye = torch.eye(kernel, dtype=weight.dtype, device=weight.device)
+    params["weight"] = eye.reshape(kernel, 1, *weight.shape[2:]).repeat(
+        channels, *[1] * (weight.dim() - 1))
     if "bias" in params:
         params["bias"] = None
+    module.groups = channels
     try:
         with torch.no_grad():
             out = module.forward(x)  # forward, not __call__: no hooks, no recursion
     finally:
-        params["weight"] = weight
+        params["weight"], module.groups = weight, groups
         if "bias" in params:
             params["bias"] = bias
-    groups, fan_in = module.groups, weight[0].numel()
+    fan_in = weight[0].numel()
     out = out[0].reshape(groups, fan_in, -1)  # (groups, fan_in, positions)
     return out.permute(2, 0, 1).reshape(-1, fan_in)
 
