@@ -34,6 +34,12 @@ def add_parser(commands) -> None:
     build.add_argument("--configs", type=int, default=600, help="sampled configurations")
     build.add_argument("--bits", default="2,3,4,6,8", help="candidate weight bits")
     build.add_argument("--a-bits", type=int, default=8, help="activation bits")
+    build.add_argument("--pin-first-last", type=int, metavar="BITS",
+                       help="hold the first and last layer's weights at BITS in every "
+                       "sampled configuration (as deployed); they are not measured alone")
+    build.add_argument("--no-layer-rows", action="store_true",
+                       help="skip measuring each layer alone at each bit-width (saves "
+                       "layers x bits measurements; discovery's diagnosis then has none)")
     build.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"))
     build.add_argument("--repeat", type=int, default=120,
                        help="configurations re-measured with a second calibration seed")
@@ -94,7 +100,9 @@ def run_build(args: argparse.Namespace, console: Console) -> None:
     spec = BenchSpec(model=args.model, weights=args.weights, data=data_spec_of(args),
                      configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
                      seed=args.seed, repeat=args.repeat, calib_size=args.calib_size,
-                     target=args.target, splits=_shares(args.splits))
+                     target=args.target, splits=_shares(args.splits),
+                     pin_first_last=args.pin_first_last,
+                     layer_sensitivity=not args.no_layer_rows)
     if args.workers < 1:
         raise TapqError("--workers must be at least 1")
     with make_executor(args.executor, args.workers, args.ray_address) as executor:
