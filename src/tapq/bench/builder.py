@@ -146,12 +146,13 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     # The accuracy column holds the data's target: agreement with full precision for
     # label-free data (the benchmark's meta says which).
     correct = per_example["accuracy"]
+    even, odd = data.eval.halves()  # disjoint sources (photos), not only disjoint images
     return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss,
-                     per_example["kl"].mean().item(), correct[0::2].mean().item(),
-                     correct[1::2].mean().item(), time.perf_counter() - start,
+                     per_example["kl"].mean().item(), correct[even].mean().item(),
+                     correct[odd].mean().item(), time.perf_counter() - start,
                      agreement=per_example["agreement"].mean().item(),
-                     halves={t: (per_example[t][0::2].mean().item(),
-                                 per_example[t][1::2].mean().item()) for t in HALF_TARGETS})
+                     halves={t: (per_example[t][even].mean().item(),
+                                 per_example[t][odd].mean().item()) for t in HALF_TARGETS})
 
 
 def per_example_targets(logits: torch.Tensor, split: Split, fp_logits: torch.Tensor
@@ -219,6 +220,8 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
             "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
+            # what the two halves of the reliability estimates keep apart
+            "halves_split": "examples" if data.eval.groups is None else "sources",
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),
             "sampled": len(bits)}
     return rows, meta
