@@ -9,8 +9,11 @@ that command's alone (the peak is its largest process: the command itself, or a 
 worker it started). The statistics cache is emptied first, so `proxy stats` pays the full cost
 and later commands reuse it as a user's second command would. The small `bench build`
 here only shows that the command runs on this network (the shipped ImageNet benchmark is
-built by its own command). Writes benchmarks/results/imagenet_commands_<model>.json and
-prints a Markdown table.
+built by its own command). Each row is printed as a Markdown table line and saved to
+benchmarks/results/imagenet_commands_<model>.json as soon as it is measured (rows of
+earlier runs that this one did not measure are kept), so a stopped run keeps its rows.
+`--threads N` sets the commands' torch threads (OMP_NUM_THREADS): on a shared machine
+one thread per command avoids OpenMP's busy-waiting inflating both wall and CPU time.
 """
 from __future__ import annotations
 
@@ -84,10 +87,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="efficientnet-lite1")
     parser.add_argument("--only", help="comma-separated command names")
+    parser.add_argument("--threads", type=int, help="torch threads of each command")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="tapq-imagenet-"))
     cache = folder / "cache"
     env = {**os.environ, "TAPQ_CACHE": str(cache), "PYTHONPATH": str(ROOT / "src")}
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    out = ROOT / "benchmarks" / "results" / f"imagenet_commands_{args.model}.json"
+    saved = json.loads(out.read_text()) if out.is_file() else {"rows": []}
     table = commands(args.model, folder)
     wanted = args.only.split(",") if args.only else list(table)
     rows = []
@@ -96,6 +104,7 @@ def main() -> None:
     for name in wanted:
         row = run(table[name], env, folder)
         row["name"] = name
+        row["threads"] = args.threads
         row["load_average"] = os.getloadavg()
         row["summary"] = summary(name, row["stdout"])
         rows.append(row)
@@ -103,9 +112,9 @@ def main() -> None:
               f"{row['cpu_seconds']:.0f} | {row['peak_rss_gb']:.2f} | "
               f"{row['summary'] if row['rc'] == 0 else row['stderr'].strip()[-200:]} |",
               flush=True)
-    out = ROOT / "benchmarks" / "results" / f"imagenet_commands_{args.model}.json"
-    out.write_text(json.dumps({"model": args.model, "machine": platform.platform(),
-                               "cpus": os.cpu_count(), "rows": rows}, indent=1))
+        kept = [r for r in saved["rows"] if r["name"] not in {r["name"] for r in rows}]
+        out.write_text(json.dumps({"model": args.model, "machine": platform.platform(),
+                                   "cpus": os.cpu_count(), "rows": kept + rows}, indent=1))
     shutil.rmtree(folder, ignore_errors=True)
     print(f"wrote {out}")
 
