@@ -38,10 +38,16 @@ def add_parser(commands) -> None:
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY",
                         help="environment variable with the API key (default OPENAI_API_KEY)")
     parser.add_argument("--llm-threads", type=int, help="threads for the embedded model")
-    parser.add_argument("--generations", type=int, default=3, help="generations (default 3)")
-    parser.add_argument("--population", type=int, default=6, help="population size (default 6)")
+    parser.add_argument("--preset", default="demo", choices=("demo", "tap", "long"),
+                        help="budget: demo (3 generations x 6, default), tap (5 x 10, sized "
+                        "like the TAP paper's runs) or long (12 x 16); the three flags "
+                        "below override it")
+    parser.add_argument("--generations", type=int,
+                        help="generations, the first included (default: the preset's)")
+    parser.add_argument("--population", type=int,
+                        help="population size (default: the preset's)")
     parser.add_argument("--children", type=int, help="candidates per later generation "
-                        "(default: the population size)")
+                        "(default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every choice and request")
     parser.add_argument("--controller", default="dpo", choices=("dpo", "uniform"),
                         help="strategy controller (uniform = ablation)")
@@ -87,11 +93,26 @@ def add_parser(commands) -> None:
     add_sandbox_arg(parser)
 
 
+def _apply_preset(args: argparse.Namespace) -> None:
+    """Fill --generations, --population and --children the user left out from --preset."""
+    from tapq.discover.presets import preset
+
+    chosen = preset(args.preset)
+    # --population alone keeps its old meaning: as many children as the population
+    children_follow_population = args.children is None and args.population is not None
+    for flag in ("generations", "population", "children"):
+        if getattr(args, flag) is None:
+            setattr(args, flag, getattr(chosen, flag))
+    if children_follow_population:
+        args.children = None
+
+
 def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
     from tapq.executors import make_executor
 
+    _apply_preset(args)
     for flag in ("generations", "population", "max_tokens"):
         if getattr(args, flag) < 1:
             raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
