@@ -28,6 +28,9 @@ class PTQView:
         settings = meta.get("ptq_settings")
         if settings is None and spec.get("ptq") in ("rtn", "adaround"):
             settings = {"weight_rounding": spec["ptq"]}
-        bits = tuple(sorted(int(b) for b in spec.get("bits") or cls.bits))
+        bits = {int(b) for b in spec.get("bits") or cls.bits}
+        if spec.get("pin_first_last") is not None:  # the pinned layers' bit-width is a cell too
+            bits.add(int(spec["pin_first_last"]))
+        bits = tuple(sorted(bits))
         return cls(settings if isinstance(settings, dict) else None, bits,
                    int(spec.get("a_bits") or 8))
