@@ -9,9 +9,10 @@ in_channels / groups x kernel positions for a conv, input rows for a Linear -- s
 Patches are taken with the layer's *own* forward on a one-hot depthwise weight (each
 output channel copies one input value of the receptive field), not re-implemented with
 ``unfold``, so a conv subclass with its own padding (TensorFlow's SAME, in
-EfficientNet-Lite) gives exactly the patches its forward reads. Only the examples holding sampled rows are unfolded, one
-at a time, so memory is one example's unfolded input. A grouped conv's rows are
-(example, position, group) triples: each row meets only the weights of its group.
+EfficientNet-Lite) gives exactly the patches its forward reads. Only the examples holding
+sampled rows are unfolded, as many together as `_UNFOLD_BUDGET` allows (at least one), so
+memory stays bounded. A grouped conv's rows are (example, position, group) triples: each
+row meets only the weights of its group.
 """
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ from torch import nn
 
 __all__ = ["ChannelRange", "PatchSampler"]
 
+# Values one unfolding call may produce (64 MiB of float32): examples are unfolded
+# together up to this, one at a time beyond it.
+_UNFOLD_BUDGET = 2 ** 24
+
 
 def _unfolded(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """(positions * groups, fan_in) rows of one example `x` (batch of one), ordered by
+    """(examples, positions * groups, fan_in) rows of the examples `x`, ordered by
     position then group.
 
     The module's own forward runs as a depthwise conv with a one-hot weight: output
@@ -47,8 +52,8 @@ def _unfolded(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         if "bias" in params:
             params["bias"] = bias
     fan_in = weight[0].numel()
-    out = out[0].reshape(groups, fan_in, -1)  # (groups, fan_in, positions)
-    return out.permute(2, 0, 1).reshape(-1, fan_in)
+    out = out.reshape(len(x), groups, fan_in, -1)  # (examples, groups, fan_in, positions)
+    return out.permute(0, 3, 1, 2).reshape(len(x), -1, fan_in)
 
 
 class PatchSampler:
@@ -84,11 +89,17 @@ class PatchSampler:
             self.parts.append(rows)
             self.groups_of.append(torch.zeros(len(inside), dtype=torch.long))
             return
-        for example in inside.div(per_example, rounding_mode="floor").unique().tolist():
-            mine = inside[inside.div(per_example, rounding_mode="floor") == example]
-            rows = _unfolded(self.module, x[example:example + 1])
-            self.parts.append(rows[(mine - example * per_example).to(rows.device)].cpu())
-            self.groups_of.append((mine % self.module.groups).long())
+        examples = inside.div(per_example, rounding_mode="floor")
+        needed = examples.unique()  # sorted
+        step = max(1, _UNFOLD_BUDGET // (per_example * self.module.weight[0].numel()))
+        for start in range(0, len(needed), step):
+            batch = needed[start:start + step]
+            mine = (examples >= batch[0]) & (examples <= batch[-1])
+            rows = _unfolded(self.module, x[batch.to(x.device)])
+            where = torch.searchsorted(batch, examples[mine])
+            within = inside[mine] - examples[mine] * per_example
+            self.parts.append(rows[where.to(rows.device), within.to(rows.device)].cpu())
+            self.groups_of.append((inside[mine] % self.module.groups).long())
 
     def rows(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(patches (rows, fan_in), group of each row (rows,) int64)."""
