@@ -108,7 +108,7 @@ def _apply_preset(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from tapq.bench import DEFAULT_BENCH
+    from tapq.bench import DEFAULT_BENCH, resolve_bench
     from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
     from tapq.executors import make_executor
 
@@ -125,7 +125,7 @@ def _config(args: argparse.Namespace):
         raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
     make_executor(args.executor, args.workers, args.ray_address)  # refuses bad flags now
     gp = _gp(args)  # also refuses flags the chosen search does not read
-    bench = Path(args.bench) if args.bench else DEFAULT_BENCH
+    bench = resolve_bench(args.bench) if args.bench else DEFAULT_BENCH
     if not bench.is_file():
         raise TapqError(f"benchmark not found: {bench}")
     if args.replay and not (Path(args.replay) / "run.db").is_file():
