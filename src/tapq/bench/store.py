@@ -39,6 +39,25 @@ def default_bench_for(model: str, weights: str | None = None) -> Path | None:
     ground truth a comparison's oracle row and a proxy evaluation default to."""
     return DEFAULT_BENCH if model == "mnist-cnn" and not weights else None
 
+
+def shipped_benches() -> list[Path]:
+    """Every benchmark shipped in the package's data folder, by name (``tapq bench list``):
+    what a discovery run's transfer check judges its proxy on."""
+    return sorted(DEFAULT_BENCH.parent.glob("*.db"))
+
+
+def find_bench(spec: str | Path) -> Path:
+    """The benchmark file `spec` names: a path to a file, or the name of a shipped
+    benchmark (``mnist_cnn``); TapqError (one line) naming the shipped ones otherwise."""
+    path = Path(spec)
+    if path.is_file():
+        return path
+    shipped = {p.stem: p for p in shipped_benches()}
+    if str(spec) in shipped:
+        return shipped[str(spec)]
+    raise TapqError(f"benchmark not found: {spec} (neither a file nor a shipped benchmark; "
+                    f"shipped: {', '.join(shipped) or 'none'})")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (
