@@ -1,4 +1,5 @@
-"""``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``: ground-truth benchmarks."""
+"""``tapq bench build``, ``import``, ``set``, ``info``, ``remeasure`` and ``list``:
+ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -19,12 +20,14 @@ REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
                      "         tapq bench remeasure mine.db --limit 240   # the first 240 "
                      "configurations")
 SET_EXAMPLE = "example: tapq bench set old.db --splits 0.4,0.2,0.4 --target kl"
+LIST_EXAMPLE = ("example: tapq bench list            # what discover --bench NAME accepts\n"
+                "         tapq bench list --json")
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``."""
+    """Register ``tapq bench build``, ``import``, ``set``, ``info``, ``remeasure``, ``list``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -74,6 +77,10 @@ def add_parser(commands) -> None:
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
+    listed = new_command(group, "list", "The benchmarks shipped with tapq (discover --bench "
+                         "NAME; a run's transfer check judges on the ones it did not search).",
+                         LIST_EXAMPLE, run_list)
+    listed.add_argument("--json", action="store_true", help="print one JSON list")
     remeasure = new_command(group, "remeasure", "Measure the targets on the two evaluation "
                             "halves for a benchmark built without them (resumable), for the "
                             "ceilings from independent halves.", REMEASURE_EXAMPLE,
@@ -149,6 +156,34 @@ def run_set(args: argparse.Namespace, console: Console) -> None:
     finally:
         store.close()
     show_info(args.file, False, console)
+
+
+def run_list(args: argparse.Namespace, console: Console) -> None:
+    """List the shipped benchmarks: name, model, data, target, measured configurations."""
+    from rich.table import Table
+
+    from tapq.bench import BenchStore, load_bench_data, shipped_benches
+
+    rows = []
+    for path in shipped_benches():
+        store = BenchStore(path)
+        try:
+            meta, data = store.meta(), load_bench_data(store)
+        finally:
+            store.close()
+        rows.append({"name": path.stem, "path": str(path), "model": meta["spec"]["model"],
+                     "data": meta.get("data"), "target": data.target,
+                     "configs": len(data.avg_bits)})
+    if args.json:
+        print(json.dumps(rows))
+        return
+    table = Table(title="shipped benchmarks (tapq discover --bench NAME)")
+    for header in ("name", "model", "data", "target", "configs", "path"):
+        table.add_column(header)
+    for row in rows:
+        table.add_row(*(str(row[k]) for k in ("name", "model", "data", "target", "configs",
+                                              "path")))
+    console.print(table)
 
 
 def run_info(args: argparse.Namespace, console: Console) -> None:

@@ -65,12 +65,18 @@ def bench_labels(paths: list[Path]) -> list[str]:
 
 
 def combine(values: list[float], rule: str) -> float:
-    """The benchmarks' figures combined by `rule` (``mean`` or ``min``). Undefined
-    (NaN) on any benchmark makes the combination undefined, and -inf (a failure)
-    makes it -inf: a figure is never quietly taken over fewer benchmarks."""
-    if any(math.isnan(v) for v in values):
+    """The benchmarks' figures combined by `rule` (``mean`` or ``min``), over the
+    benchmarks where the figure is defined. A figure is undefined (NaN) where a
+    benchmark's split cannot judge it -- no 0.5-bit band of its select split holds 8
+    configurations, say -- which is the same for every candidate, so the combination
+    still ranks candidates alike (NaN only when no benchmark defines it). -inf (a
+    failure) stays -inf. The fitness itself is never taken over fewer benchmarks: each
+    searched benchmark must define it (assembly.check_bench), and a candidate whose
+    table leaves it undefined on one is an error (scoring.py)."""
+    defined = [v for v in values if not math.isnan(v)]
+    if not defined:
         return float("nan")
-    return float(np.mean(values)) if rule == "mean" else float(min(values))
+    return float(np.mean(defined)) if rule == "mean" else float(min(defined))
 
 
 def combined_metrics(per_bench: list[dict], rule: str) -> dict:

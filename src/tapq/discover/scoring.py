@@ -56,10 +56,10 @@ def score(record: CandidateRecord, tables: list[np.ndarray], task: SearchTask) -
                                    "table": table.tolist()}
                            for (label, figures), table in zip(per_bench.items(), tables)}
     record.fitness = record.metrics["spearman_iso"]
-    if not math.isfinite(record.fitness):
-        where = next((b for b in task.benches
+    undefined = next((b for b in task.benches
                       if not math.isfinite(per_bench[b.label]["spearman_iso"])), None)
-        record.status, record.error = Status.ERROR, task.undefined_reason(where)
+    if undefined is not None:  # fitness on every benchmark, never on fewer
+        record.status, record.error = Status.ERROR, task.undefined_reason(undefined)
         record.fitness = float("-inf")
 
 
