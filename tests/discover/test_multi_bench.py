@@ -125,7 +125,14 @@ def test_each_candidate_is_scored_on_each_benchmark_and_the_mean_is_its_fitness(
     # the scripted fisher answer copies the fisher baseline on both benchmarks
     copies = [r for r in records if r.response == GOOD["fisher"] and r.duplicate_of is None]
     assert copies and all(r.copy_of == fisher.id for r in copies)
-    assert result.summary.best is not None and result.summary.best.novel
+    best = result.summary.best
+    assert best is not None and best.novel
+    # the final check runs on every benchmark searched, the proxy file in the sandbox
+    assert set(result.finals) == {"digits", "mnist_cnn"} and result.final == result.finals[
+        "digits"]
+    for label, final in result.finals.items():
+        assert final[0].proxy == "best_proxy"
+        assert final[0].spearman_iso == pytest.approx(best.bench_scores[label]["fitness"])
     # it searched the only shipped benchmark: the transfer check says so in one line
     assert result.transfer == []
     assert result.transfer_notes == [("transfer check: no other shipped benchmark to judge on "
@@ -206,7 +213,7 @@ def test_min_fitness_from_the_cli_then_a_transfer_check_with_intervals_and_a_rep
     assert novel["reference"] == human
     assert [r["name"] for r in rows if r["is_reference"]] == [human]
     # the proxy file, judged independently on the test split, scores what was stored
-    [alone] = evaluate_proxies(DEFAULT_BENCH, [str(out / "best_proxy.py"), human],
+    alone, _ = evaluate_proxies(DEFAULT_BENCH, [str(out / "best_proxy.py"), human],
                                split="test", reference=human)
     assert novel["spearman_iso_test"] == pytest.approx(alone.spearman_iso_test)
     low, high = novel["spearman_iso_ci"]

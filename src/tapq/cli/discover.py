@@ -246,15 +246,18 @@ def show_discovery(result, console: Console) -> None:
                       f"{result.fitness_rule} of their iso-budget rhos (search splits; the "
                       "final choice combines their select splits alike)")
     console.print(render.generations_table(summary))
-    if result.final:
-        console.print(render.fitness_table(result.final, "final check: best novel proxy "
+    for label, final in (result.finals or {"": result.final}).items():
+        if not final:
+            continue
+        where = f" on {label}" if len(result.finals) > 1 else ""
+        console.print(render.fitness_table(final, f"final check{where}: best novel proxy "
                                            "vs the human baselines"))
-        console.print(render.verdict_line(result.final[0]))
-        twin = same_ranking(result.final[0], result.final[1:])
+        console.print(render.verdict_line(final[0]))
+        twin = same_ranking(final[0], final[1:])
         if twin:
             console.print(f"[yellow]note:[/yellow] the best novel proxy ranks every "
-                          f"benchmark configuration exactly as the baseline {twin!r} does "
-                          "(a rediscovery, not a new proxy)")
+                          f"configuration of the benchmark{where} exactly as the baseline "
+                          f"{twin!r} does (a rediscovery, not a new proxy)")
     best = summary.best
     if best is not None:
         console.print(f"[bold]best novel proxy[/bold] (candidate {best.id}, {best.strategy}): "

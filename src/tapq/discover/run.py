@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tapq.discover.assembly import check_benches, open_discovery
+from tapq.discover.benches import bench_labels
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.final_check import fitness_check
 from tapq.discover.gp.search import open_gp_search
@@ -45,12 +46,14 @@ class DiscoveryResult:
     transfer_notes: list[str] = field(default_factory=list)  # what was not checked, why
     benches: list[str] = field(default_factory=list)  # the benchmarks searched
     fitness_rule: str = "mean"
+    finals: dict[str, list[Fitness]] = field(default_factory=dict)  # final check per bench
 
     def to_json(self) -> dict:
         return {"out": str(self.out), "llm": self.llm, "wall_seconds": self.wall_seconds,
                 "isolation": self.isolation, "benches": self.benches,
                 "fitness_rule": self.fitness_rule,
                 "transfer": {"rows": self.transfer, "notes": self.transfer_notes},
+                "final_by_bench": {k: [f.to_json() for f in v] for k, v in self.finals.items()},
                 "best_proxy": None if self.best_proxy is None else str(self.best_proxy),
                 "leaderboard": str(self.leaderboard), **self.summary.to_json(),
                 "final": [f.to_json() for f in self.final]}
@@ -94,14 +97,16 @@ def discover(config: DiscoverConfig, resume: bool = False,
                                                      config.execution.device)
         finally:
             run.close()
-        final = []
-        if final_check and best is not None:
-            final = fitness_check(config.bench, best, config.execution.device)
+        labels = bench_labels(list(config.benches))
+        finals = {}
+        if final_check and best is not None:  # on every benchmark searched, its test split
+            finals = {label: fitness_check(path, best, config.execution.device)
+                      for label, path in zip(labels, config.benches)}
+        final = finals.get(labels[0], [])
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",
                                                 wall, best)
         return DiscoveryResult(out, summary, best, board, final, wall, llm, isolation,
-                               transfer, notes, [b["label"] for b in meta.get("benches", [])],
-                               config.fitness)
+                               transfer, notes, labels, config.fitness, finals)
     finally:
         logging.getLogger("tapq").removeHandler(handler)
         handler.close()
