@@ -73,8 +73,8 @@ def test_statistics_on_an_explicit_cpu_equal_the_default():
 
 
 def test_every_command_that_runs_a_model_takes_device():
-    """`--device` on every command but those that run no model's forward on data: the two
-    that only read files, `bench set` (rewrites a benchmark's splits / target) and `bench
+    """`--device` on every command but those that run no model's forward on data: the
+    three that only read files (bench info and list, proxy list), `bench set` (rewrites a benchmark's splits / target) and `bench
     import` (reads a ground truth; the model only names its layers)."""
     from tapq.cli import build_parser
 
@@ -87,7 +87,8 @@ def test_every_command_that_runs_a_model_takes_device():
         parsers = nested[0].choices.items() if nested else [(None, sub)]
         for child, command in parsers:
             full = f"{name} {child}" if child else name
-            if full not in ("bench info", "proxy list", "bench set", "bench import") and not any(
+            if full not in ("bench info", "bench list", "proxy list", "bench set",
+                            "bench import") and not any(
                     "--device" in a.option_strings for a in command._actions):
                 missing.append(full)
     assert missing == []

@@ -1,4 +1,5 @@
 """Building a real (small) benchmark on the digits model, killing it, resuming it."""
+import json
 import os
 import signal
 import sqlite3
@@ -187,3 +188,34 @@ def test_data_subsets_reach_the_workers_the_metadata_and_the_resume_check(tmp_pa
     build_bench(replace(spec, data="digits?calib_n=64&eval_n=120"), path).close()  # resumes
     with pytest.raises(TapqError, match="different settings"):
         build_bench(replace(spec, data="digits?eval_n=100&calib_n=64"), path)
+
+
+def test_pinned_first_and_last_layers_hold_their_bits_and_are_not_measured_alone(tmp_path):
+    spec = BenchSpec(model="digits-cnn", data="digits?eval_n=120&calib_n=64", configs=12,
+                     ptq="rtn", repeat=0, bits=(2, 4, 8), calib_size=32, pin_first_last=8)
+    path = tmp_path / "pinned.db"
+    store = build_bench(spec, path)
+    meta, samples, alone = store.meta(), store.configs("sample"), store.configs("layer")
+    store.close()
+    first, last = meta["layers"][0], meta["layers"][-1]
+    assert meta["pinned"] == [first, last] and meta["spec"]["pin_first_last"] == 8
+    assert len(samples) == 12
+    assert all(c.w_bits[first] == 8 and c.w_bits[last] == 8 for c in samples)
+    middle = meta["layers"][1:-1]
+    assert len({tuple(c.w_bits[n] for n in middle) for c in samples}) == 12  # still varied
+    assert {c.layer for c in alone} == set(middle) and len(alone) == len(middle) * 3
+
+
+def test_a_benchmark_from_before_a_setting_existed_resumes_as_its_default(bench, tmp_path):
+    """A file whose stored spec lacks a later setting was built with its default."""
+    old = tmp_path / "old.db"
+    old.write_bytes(bench.read_bytes())
+    with sqlite3.connect(old) as db:
+        spec = json.loads(db.execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()[0])
+        del spec["pin_first_last"]
+        db.execute("UPDATE meta SET value = ? WHERE key = 'spec'", (json.dumps(spec),))
+    before = _rows(old)
+    build_bench(SPEC, old).close()  # resumes: nothing to measure
+    assert _rows(old) == before
+    with pytest.raises(TapqError, match="pin_first_last differs"):
+        build_bench(replace(SPEC, pin_first_last=8), old)

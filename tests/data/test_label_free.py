@@ -134,3 +134,23 @@ def test_photos_are_deterministic_crops_at_the_asked_size():
     assert tf.eval.x.min() >= -127 / 128 - 1e-6 and tf.eval.x.max() <= 128 / 128 + 1e-6
     with pytest.raises(TapqError, match="norm=zzz"):
         load_data("photos?size=64&norm=zzz")
+
+
+@pytest.mark.slow
+def test_photo_crops_keep_their_photo_so_reliability_halves_split_photos():
+    pytest.importorskip("skimage")
+    data = load_data("photos?size=64")
+    groups = data.eval.groups
+    assert groups is not None and len(groups) == len(data.eval)
+    assert set(groups.tolist()).isdisjoint(data.calib.groups.tolist())  # photos, not crops
+    even, odd = data.eval.halves()
+    assert len(even) + len(odd) == len(data.eval) and min(len(even), len(odd)) > 60
+    assert set(groups[even].tolist()).isdisjoint(groups[odd].tolist())
+    # a subset (--eval-n) keeps each crop's photo, so its halves split photos too
+    subset = load_data("photos?size=64&eval_n=50").eval
+    a, b = subset.halves()
+    assert set(subset.groups[a].tolist()).isdisjoint(subset.groups[b].tolist())
+    # without sources, halves are the even and odd examples, as every benchmark had
+    plain = load_data("digits").eval
+    p, q = plain.halves()
+    assert p.tolist() == list(range(0, len(plain), 2)) and q.tolist()[:2] == [1, 3]

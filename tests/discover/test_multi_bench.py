@@ -203,7 +203,7 @@ def test_min_fitness_from_the_cli_then_a_transfer_check_with_intervals_and_a_rep
                for r in records)
 
     rows, notes = found["transfer"]["rows"], found["transfer"]["notes"]
-    assert notes == [] and {r["bench"] for r in rows} == {"mnist_cnn"}
+    assert notes == [] and {r["bench"] for r in rows} == {"mnist-cnn"}  # its shipped name
     novel = next(r for r in rows if r["role"] == "novel")
     seed = next(r for r in rows if r["role"] == "seed")
     assert novel["proxy"].startswith("best novel (#") and seed["proxy"].startswith("best seed")
@@ -229,7 +229,7 @@ def test_min_fitness_from_the_cli_then_a_transfer_check_with_intervals_and_a_rep
     report = write_report(run=out, budgets=(3.0,), sweep_ptq="rtn")
     text = report.html.read_text()
     assert "Transfer to other benchmarks" in text and "Benchmarks searched" in text
-    assert "mnist_cnn" in text and novel["verdict"] in text and f"{low:+.3f}" in text
+    assert "mnist-cnn" in text and novel["verdict"] in text and f"{low:+.3f}" in text
 
 
 def test_a_copy_must_rank_alike_on_every_benchmark(tmp_path):
@@ -263,8 +263,9 @@ def test_a_copy_must_rank_alike_on_every_benchmark(tmp_path):
 def test_transfer_targets_leave_out_what_was_searched(tmp_path):
     copy = tmp_path / "mnist_copy.db"
     shutil.copy(DEFAULT_BENCH, copy)
-    assert transfer_targets([DEFAULT_BENCH]) == []
-    assert transfer_targets([copy]) == []  # a byte-identical copy is the same benchmark
+    assert transfer_targets([DEFAULT_BENCH]) == {}
+    assert transfer_targets([copy]) == {}  # a byte-identical copy is the same benchmark
     other = tmp_path / "other.db"
     other.write_bytes(b"another benchmark")
-    assert transfer_targets([other], shipped=[DEFAULT_BENCH]) == [DEFAULT_BENCH]
+    assert transfer_targets([other], shipped={"mnist-cnn": DEFAULT_BENCH}) == {
+        "mnist-cnn": DEFAULT_BENCH}

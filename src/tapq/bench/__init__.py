@@ -7,11 +7,11 @@ from tapq.bench.ground_truth import (SPLITS, TARGETS, BenchData, assign_splits, 
 from tapq.bench.importer import import_bench, read_ground_truth
 from tapq.bench.reliability import BandCeiling, Ceiling
 from tapq.bench.remeasure import Remeasured, remeasure_halves
-from tapq.bench.store import (DEFAULT_BENCH, BenchStore, default_bench_for, find_bench,
+from tapq.bench.store import (DEFAULT_BENCH, BenchStore, default_bench_for, resolve_bench,
                               shipped_benches)
 
 __all__ = ["DEFAULT_BENCH", "SPLITS", "TARGETS", "BandCeiling", "BenchData", "BenchSpec",
            "BenchStore", "Ceiling", "Remeasured", "assign_splits", "bench_info", "bench_target",
-           "build_bench", "ceilings", "check_target", "default_bench_for", "find_bench",
-           "import_bench", "load_bench_data", "noise_ceiling", "noise_ceiling_iso",
-           "read_ground_truth", "remeasure_halves", "shipped_benches"]
+           "build_bench", "ceilings", "check_target", "default_bench_for", "import_bench",
+           "load_bench_data", "noise_ceiling", "noise_ceiling_iso", "read_ground_truth",
+           "remeasure_halves"]

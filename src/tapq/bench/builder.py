@@ -64,6 +64,9 @@ class BenchSpec:
         target: the primary target proxies are ranked against (``accuracy``, ``kl`` or
             ``agreement``; every one is measured).
         layer_sensitivity: also measure every layer alone at every bit-width.
+        pin_first_last: hold the first and last layer's weights at this many bits in every
+            sampled configuration (as users deploy: those layers are small and
+            sensitive), and measure only the other layers alone; None: no pin.
     """
 
     model: str = "mnist-cnn"
@@ -79,6 +82,7 @@ class BenchSpec:
     splits: tuple[float, float, float] = DEFAULT_SHARES
     target: str = "accuracy"
     layer_sensitivity: bool = True
+    pin_first_last: int | None = None
 
     def ptq_settings(self, calib_seed: int) -> PTQSettings:
         """The PTQ settings every measurement of this benchmark uses."""
@@ -89,6 +93,8 @@ class BenchSpec:
 def _check(spec: BenchSpec) -> str:
     for bits in (*spec.bits, spec.a_bits):
         check_bits(bits)
+    if spec.pin_first_last is not None:
+        check_bits(spec.pin_first_last)
     for flag, value, least in (("--configs", spec.configs, 1), ("--repeat", spec.repeat, 0),
                                ("--calib-size", spec.calib_size, 1), ("--seed", spec.seed, 0)):
         if value < least:
@@ -140,12 +146,13 @@ def _measure(config: ConfigRow, calib_seed: int) -> ResultRow:
     # The accuracy column holds the data's target: agreement with full precision for
     # label-free data (the benchmark's meta says which).
     correct = per_example["accuracy"]
+    even, odd = data.eval.halves()  # disjoint sources (photos), not only disjoint images
     return ResultRow(config.id, calib_seed, correct.mean().item(), result.loss,
-                     per_example["kl"].mean().item(), correct[0::2].mean().item(),
-                     correct[1::2].mean().item(), time.perf_counter() - start,
+                     per_example["kl"].mean().item(), correct[even].mean().item(),
+                     correct[odd].mean().item(), time.perf_counter() - start,
                      agreement=per_example["agreement"].mean().item(),
-                     halves={t: (per_example[t][0::2].mean().item(),
-                                 per_example[t][1::2].mean().item()) for t in HALF_TARGETS})
+                     halves={t: (per_example[t][even].mean().item(),
+                                 per_example[t][odd].mean().item()) for t in HALF_TARGETS})
 
 
 def per_example_targets(logits: torch.Tensor, split: Split, fp_logits: torch.Tensor
@@ -183,7 +190,11 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
     engine = PTQEngine(model, data.calib, spec.ptq_settings(spec.seed))
     names, costs = engine.layer_names, measure_costs(engine.fp_model, data.calib.x[:1])
     params = np.array([costs.layers[n].num_params for n in names])
-    bits = sample_configs(list(params), list(spec.bits), spec.configs, spec.seed)
+    pinned = {names[0], names[-1]} if spec.pin_first_last is not None and names else set()
+    free = [i for i, n in enumerate(names) if n not in pinned]
+    sampled = sample_configs(list(params[free]), list(spec.bits), spec.configs, spec.seed)
+    bits = np.full((len(sampled), len(names)), spec.pin_first_last or 0, dtype=int)
+    bits[:, free] = sampled
     avg = average_bits(bits, params)
     splits = assign_splits(avg, spec.splits)
     rows = []
@@ -192,7 +203,7 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
         rows.append(ConfigRow(i, "sample", splits[i], config.w, config.a, float(avg_bits),
                               costs.size_mb(config), costs.bitops(config)))
     if spec.layer_sensitivity:
-        for name in names:
+        for name in (n for n in names if n not in pinned):
             for b in spec.bits:
                 config = BitConfig({name: b}, {})
                 rows.append(ConfigRow(len(rows), "layer", None, config.w, config.a,
@@ -200,6 +211,7 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
                                       costs.bitops(config), name, b))
     meta = {"spec": asdict(spec),
             "data": spec.data, "model_hash": model_hash(model), "layers": names,
+            "pinned": [n for n in names if n in pinned],
             "num_params": params.tolist(), "macs": [costs.layers[n].macs for n in names],
             # fp_accuracy is the target's full-precision value: 1 for agreement.
             "fp_accuracy": evaluate(engine.fp_model, data.eval).accuracy
@@ -208,6 +220,8 @@ def _plan(spec: BenchSpec) -> tuple[list[ConfigRow], dict]:
             "labelled": data.labelled,
             "ptq_settings": asdict(spec.ptq_settings(spec.seed)),
             "eval_size": len(data.eval), "calib_seeds": [spec.seed, spec.seed + 1],
+            # what the two halves of the reliability estimates keep apart
+            "halves_split": "examples" if data.eval.groups is None else "sources",
             "tapq_version": "0.1.0", "torch_version": str(torch.__version__),
             "sampled": len(bits)}
     return rows, meta
@@ -293,6 +307,8 @@ def _check_resumable(out: str | Path, meta: dict) -> None:
     if Path(out).is_dir():
         raise TapqError(f"{out} is a folder, not a benchmark database file")
     old = BenchStore.existing_meta(out)
+    if isinstance(old.get("spec"), dict):  # settings added since: the file used the default
+        old["spec"] = {**json.loads(json.dumps(asdict(BenchSpec()))), **old["spec"]}
     for key in ("spec", "model_hash", "layers"):
         new = json.loads(json.dumps(meta.get(key)))
         if old and key in meta and old.get(key) != new:

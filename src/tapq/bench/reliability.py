@@ -7,8 +7,10 @@ proxy that knew t exactly would correlate with y at √reliability -- the **prox
 ceiling** (classical test theory; with rank correlations, approximately). Three
 estimates, each a Spearman ρ within the average-bit bands iso-budget fitness uses:
 
-- ``halves``: the target on the even against the odd evaluation examples, same
-  calibration seed, so the evaluation noise of the two is independent (disjoint images),
+- ``halves``: the target on the two halves of the evaluation examples (even and odd
+  positions, or alternate sources where several examples come from one, such as the
+  crops of one photo: ``Split.halves``), same calibration seed, so the evaluation noise
+  of the two is independent (disjoint images, and disjoint photos),
   **Spearman-Brown corrected** to the full evaluation set: 2ρ/(1+ρ), ρ clipped at 0.
   Calibration noise is shared and counts as signal.
 - ``seeds``: the target under calibration seeds s and s+1 on the *same* images:

@@ -29,34 +29,34 @@ from pathlib import Path
 
 from tapq.errors import TapqError
 
-# The default benchmark of the embedded model, shipped with the package. Rebuild with:
+# Benchmarks shipped with the package, one per built-in model, named after it
+# (mnist-cnn -> mnist_cnn.db); each file's metadata holds the command that rebuilds it.
+SHIPPED_BENCH_DIR = Path(__file__).parent / "data"
+# The default benchmark: the embedded model's. Rebuild with:
 # tapq bench build --model mnist-cnn --out src/tapq/bench/data/mnist_cnn.db --workers 2
-DEFAULT_BENCH = Path(__file__).parent / "data" / "mnist_cnn.db"
+DEFAULT_BENCH = SHIPPED_BENCH_DIR / "mnist_cnn.db"
+
+
+def shipped_benches() -> dict[str, Path]:
+    """Every benchmark shipped with the package, by the name of its built-in model."""
+    return {path.stem.replace("_", "-"): path
+            for path in sorted(SHIPPED_BENCH_DIR.glob("*.db"))}
 
 
 def default_bench_for(model: str, weights: str | None = None) -> Path | None:
     """The shipped benchmark of built-in model `model` with its own weights, if any: the
     ground truth a comparison's oracle row and a proxy evaluation default to."""
-    return DEFAULT_BENCH if model == "mnist-cnn" and not weights else None
+    return None if weights else shipped_benches().get(model)
 
 
-def shipped_benches() -> list[Path]:
-    """Every benchmark shipped in the package's data folder, by name (``tapq bench list``):
-    what a discovery run's transfer check judges its proxy on."""
-    return sorted(DEFAULT_BENCH.parent.glob("*.db"))
+def resolve_bench(path: str | Path) -> Path:
+    """`path` as given, or the shipped benchmark it names (``efficientnet-lite1``) when no
+    such file exists: ``--bench NAME`` works wherever a benchmark file does."""
+    given = Path(path)
+    if given.exists():
+        return given
+    return shipped_benches().get(str(path), given)
 
-
-def find_bench(spec: str | Path) -> Path:
-    """The benchmark file `spec` names: a path to a file, or the name of a shipped
-    benchmark (``mnist_cnn``); TapqError (one line) naming the shipped ones otherwise."""
-    path = Path(spec)
-    if path.is_file():
-        return path
-    shipped = {p.stem: p for p in shipped_benches()}
-    if str(spec) in shipped:
-        return shipped[str(spec)]
-    raise TapqError(f"benchmark not found: {spec} (neither a file nor a shipped benchmark; "
-                    f"shipped: {', '.join(shipped) or 'none'})")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -137,7 +137,7 @@ class BenchStore:
         """Open benchmark `path` for reading; with `create`, for building (a new file, or
         one a build started). Raises TapqError if it is missing, damaged or not a
         benchmark -- and then leaves the file as it was."""
-        self.path = Path(path)
+        self.path = Path(path) if create else resolve_bench(path)
         if self.path.is_dir():
             raise TapqError(f"{self.path} is a folder, not a benchmark database file")
         if not create and not self.path.is_file():

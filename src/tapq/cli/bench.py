@@ -1,5 +1,4 @@
-"""``tapq bench build``, ``import``, ``set``, ``info``, ``remeasure`` and ``list``:
-ground-truth benchmarks."""
+"""``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``: ground-truth benchmarks."""
 from __future__ import annotations
 
 import argparse
@@ -20,14 +19,14 @@ REMEASURE_EXAMPLE = ("example: tapq bench remeasure mine.db --workers 2\n"
                      "         tapq bench remeasure mine.db --limit 240   # the first 240 "
                      "configurations")
 SET_EXAMPLE = "example: tapq bench set old.db --splits 0.4,0.2,0.4 --target kl"
-LIST_EXAMPLE = ("example: tapq bench list            # what discover --bench NAME accepts\n"
-                "         tapq bench list --json")
+LIST_EXAMPLE = ("example: tapq bench list\n"
+                "         tapq proxy eval --bench efficientnet-lite1   # a listed name")
 INFO_EXAMPLE = ("example: tapq bench info            # the shipped default benchmark\n"
                 "         tapq bench info mine.db --json")
 
 
 def add_parser(commands) -> None:
-    """Register ``tapq bench build``, ``import``, ``set``, ``info``, ``remeasure``, ``list``."""
+    """Register ``tapq bench build``, ``import``, ``set``, ``info`` and ``remeasure``."""
     bench = commands.add_parser("bench", help="Build and inspect ground-truth benchmarks.")
     group = bench.add_subparsers(dest="bench_command", required=True, parser_class=Parser)
     build = new_command(group, "build", "Sample configurations, PTQ and measure each, into "
@@ -37,6 +36,12 @@ def add_parser(commands) -> None:
     build.add_argument("--configs", type=int, default=600, help="sampled configurations")
     build.add_argument("--bits", default="2,3,4,6,8", help="candidate weight bits")
     build.add_argument("--a-bits", type=int, default=8, help="activation bits")
+    build.add_argument("--pin-first-last", type=int, metavar="BITS",
+                       help="hold the first and last layer's weights at BITS in every "
+                       "sampled configuration (as deployed); they are not measured alone")
+    build.add_argument("--no-layer-rows", action="store_true",
+                       help="skip measuring each layer alone at each bit-width (saves "
+                       "layers x bits measurements; discovery's diagnosis then has none)")
     build.add_argument("--ptq", default="adaround", choices=("rtn", "adaround"))
     build.add_argument("--repeat", type=int, default=120,
                        help="configurations re-measured with a second calibration seed")
@@ -77,10 +82,10 @@ def add_parser(commands) -> None:
     info.add_argument("file", nargs="?", help="benchmark database (default: the shipped "
                       "mnist-cnn benchmark)")
     info.add_argument("--json", action="store_true", help="print one JSON object")
-    listed = new_command(group, "list", "The benchmarks shipped with tapq (discover --bench "
-                         "NAME; a run's transfer check judges on the ones it did not search).",
-                         LIST_EXAMPLE, run_list)
-    listed.add_argument("--json", action="store_true", help="print one JSON list")
+    listing = new_command(group, "list", "The benchmarks shipped with tapq: model, target, "
+                          "size, splits and ceiling of each (any command's --bench takes the "
+                          "name).", LIST_EXAMPLE, run_list)
+    listing.add_argument("--json", action="store_true", help="print a JSON list")
     remeasure = new_command(group, "remeasure", "Measure the targets on the two evaluation "
                             "halves for a benchmark built without them (resumable), for the "
                             "ceilings from independent halves.", REMEASURE_EXAMPLE,
@@ -101,7 +106,9 @@ def run_build(args: argparse.Namespace, console: Console) -> None:
     spec = BenchSpec(model=args.model, weights=args.weights, data=data_spec_of(args),
                      configs=args.configs, bits=bits, a_bits=args.a_bits, ptq=args.ptq,
                      seed=args.seed, repeat=args.repeat, calib_size=args.calib_size,
-                     target=args.target, splits=_shares(args.splits))
+                     target=args.target, splits=_shares(args.splits),
+                     pin_first_last=args.pin_first_last,
+                     layer_sensitivity=not args.no_layer_rows)
     if args.workers < 1:
         raise TapqError("--workers must be at least 1")
     with make_executor(args.executor, args.workers, args.ray_address) as executor:
@@ -158,39 +165,35 @@ def run_set(args: argparse.Namespace, console: Console) -> None:
     show_info(args.file, False, console)
 
 
-def run_list(args: argparse.Namespace, console: Console) -> None:
-    """List the shipped benchmarks: name, model, data, target, measured configurations."""
-    from rich.table import Table
-
-    from tapq.bench import BenchStore, load_bench_data, shipped_benches
-
-    rows = []
-    for path in shipped_benches():
-        store = BenchStore(path)
-        try:
-            meta, data = store.meta(), load_bench_data(store)
-        finally:
-            store.close()
-        rows.append({"name": path.stem, "path": str(path), "model": meta["spec"]["model"],
-                     "data": meta.get("data"), "target": data.target,
-                     "configs": len(data.avg_bits)})
-    if args.json:
-        print(json.dumps(rows))
-        return
-    table = Table(title="shipped benchmarks (tapq discover --bench NAME)")
-    for header in ("name", "model", "data", "target", "configs", "path"):
-        table.add_column(header)
-    for row in rows:
-        table.add_row(*(str(row[k]) for k in ("name", "model", "data", "target", "configs",
-                                              "path")))
-    console.print(table)
-
-
 def run_info(args: argparse.Namespace, console: Console) -> None:
     """Show a benchmark's info (default: the shipped one)."""
     from tapq.bench import DEFAULT_BENCH
 
     show_info(args.file or DEFAULT_BENCH, args.json, console)
+
+
+def run_list(args: argparse.Namespace, console: Console) -> None:
+    """One row per shipped benchmark, from its own metadata and measurements."""
+    from tapq.bench import BenchStore, bench_info, shipped_benches
+
+    rows = []
+    for name, path in shipped_benches().items():
+        store = BenchStore(path)
+        try:
+            info = bench_info(store)
+        finally:
+            store.close()
+        rows.append({"name": name, "path": str(path), "model": info["model"],
+                     "data": info["data"], "ptq": info["ptq"], "bits": info["bits"],
+                     "target": info["target"], "configs": info["configs"],
+                     "splits": {k: info[k] for k in ("search", "select", "test")},
+                     "eval_size": info["eval_size"],
+                     "ceiling": info.get("ceiling"), "ceiling_ci": info.get("ceiling_ci"),
+                     "ceiling_source": info.get("ceiling_source")})
+    if args.json:
+        print(json.dumps(rows))
+        return
+    console.print(render.bench_list_table(rows))
 
 
 def show_info(path, as_json: bool, console: Console) -> None:

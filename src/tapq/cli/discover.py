@@ -46,10 +46,16 @@ def add_parser(commands) -> None:
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY",
                         help="environment variable with the API key (default OPENAI_API_KEY)")
     parser.add_argument("--llm-threads", type=int, help="threads for the embedded model")
-    parser.add_argument("--generations", type=int, default=3, help="generations (default 3)")
-    parser.add_argument("--population", type=int, default=6, help="population size (default 6)")
+    parser.add_argument("--preset", default="demo", choices=("demo", "tap", "long"),
+                        help="budget: demo (3 generations x 6, default), tap (5 x 10, sized "
+                        "like the TAP paper's runs) or long (12 x 16); the three flags "
+                        "below override it")
+    parser.add_argument("--generations", type=int,
+                        help="generations, the first included (default: the preset's)")
+    parser.add_argument("--population", type=int,
+                        help="population size (default: the preset's)")
     parser.add_argument("--children", type=int, help="candidates per later generation "
-                        "(default: the population size)")
+                        "(default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every choice and request")
     parser.add_argument("--controller", default="dpo", choices=("dpo", "uniform"),
                         help="strategy controller (uniform = ablation)")
@@ -95,11 +101,26 @@ def add_parser(commands) -> None:
     add_sandbox_arg(parser)
 
 
+def _apply_preset(args: argparse.Namespace) -> None:
+    """Fill --generations, --population and --children the user left out from --preset."""
+    from tapq.discover.presets import preset
+
+    chosen = preset(args.preset)
+    # --population alone keeps its old meaning: as many children as the population
+    children_follow_population = args.children is None and args.population is not None
+    for flag in ("generations", "population", "children"):
+        if getattr(args, flag) is None:
+            setattr(args, flag, getattr(chosen, flag))
+    if children_follow_population:
+        args.children = None
+
+
 def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
     from tapq.executors import make_executor
 
+    _apply_preset(args)
     for flag in ("generations", "population", "max_tokens"):
         if getattr(args, flag) < 1:
             raise TapqError(f"--{flag.replace('_', '-')} must be at least 1")
@@ -119,7 +140,8 @@ def _config(args: argparse.Namespace):
     if args.replay and not (Path(args.replay) / "run.db").is_file():
         raise TapqError(f"nothing to replay: {Path(args.replay) / 'run.db'} does not exist")
     return DiscoverConfig(
-        bench=benches[0], more_benches=tuple(benches[1:]), fitness=args.fitness, out=check_output_folder(args.out, "--out"),
+        bench=benches[0], more_benches=tuple(benches[1:]), fitness=args.fitness,
+        out=check_output_folder(args.out, "--out"),
         llm=LLMConfig(spec=args.llm, base_url=args.llm_base_url, api_key_env=args.api_key_env,
                       threads=args.llm_threads, temperature=args.temperature,
                       max_tokens=args.max_tokens),
@@ -134,11 +156,14 @@ def _config(args: argparse.Namespace):
 
 def _benches(specs: list) -> list[Path]:
     """The benchmark files of ``--bench`` (paths or shipped names), each once."""
-    from tapq.bench import find_bench
+    from tapq.bench import resolve_bench, shipped_benches
 
     found: dict[Path, Path] = {}
     for spec in specs:
-        path = find_bench(spec)
+        path = resolve_bench(spec)
+        if not path.is_file():
+            raise TapqError(f"benchmark not found: {spec} (neither a file nor a shipped "
+                            f"benchmark: {', '.join(shipped_benches()) or 'none'})")
         if path.resolve() in found:
             raise TapqError(f"--bench {spec} is given twice (as {found[path.resolve()]}); "
                             "name each benchmark once")

@@ -45,6 +45,25 @@ def bench_table(info: dict, title: str) -> Table:
     return table
 
 
+def bench_list_table(rows: list[dict]) -> Table:
+    """The shipped benchmarks, one row each (``tapq bench list``)."""
+    table = Table(title="shipped benchmarks (--bench NAME)")
+    for column in ("name", "model / data", "PTQ, bits", "target", "configs",
+                   "search/select/test", "eval", "ceiling [95% CI]"):
+        table.add_column(column, justify="left" if column in ("name", "model / data")
+                         else "right")
+    for row in rows:
+        ceiling = "-"
+        if row["ceiling"] is not None and math.isfinite(row["ceiling"]):
+            low, high = row["ceiling_ci"]
+            ceiling = f"{row['ceiling']:.3f} [{low:.3f}, {high:.3f}] ({row['ceiling_source']})"
+        splits = "/".join(str(row["splits"][k]) for k in ("search", "select", "test"))
+        table.add_row(row["name"], f"{row['model']} / {row['data']}",
+                      f"{row['ptq']}, {','.join(map(str, row['bits']))}", row["target"],
+                      str(row["configs"]), splits, str(row["eval_size"]), ceiling)
+    return table
+
+
 def ceiling_table(info: dict, title: str) -> Table:
     """Proxy ceilings (√reliability, 95% interval) of each source: per band, pooled over
     bands (what bounds iso-ρ) and plain (over the whole range)."""

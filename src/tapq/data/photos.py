@@ -11,6 +11,8 @@ mirrored -- resized to ``size`` pixels and normalised as the network was trained
 them ImageNet-normalised crops lowers their confidence on every photo checked). Crops of one photo never straddle splits: a fixed third
 of the photos is the calibration split (also the training split, which only QAT uses),
 the rest the evaluation split, so PTQ never calibrates on the pixels it is judged on.
+The crops of a photo (and a crop and its mirror) are far from independent, so each crop
+carries its photo as its group: split-half reliability splits photos, not crops.
 
 There are no labels: the target is agreement with, and KL to, the full-precision model.
 Grayscale photos are repeated over three channels. Photos missing from an installed
@@ -109,8 +111,10 @@ def load_photos(size: str | int = DEFAULT_SIZE, norm: str = "imagenet") -> Datas
     if not 32 <= side <= 1024:
         raise TapqError(f"photos option size={size}: give a whole number of pixels, 32..1024")
     photos = _photos()
-    calib = [_crops(p, side) for i, (_, p) in enumerate(photos) if i % CALIB_EVERY == 0]
-    evaluation = [_crops(p, side) for i, (_, p) in enumerate(photos) if i % CALIB_EVERY]
-    calib_split = Split(_normalise(np.concatenate(calib), norm), None)
-    eval_split = Split(_normalise(np.concatenate(evaluation), norm), None)
+    calib = [(i, _crops(p, side)) for i, (_, p) in enumerate(photos) if i % CALIB_EVERY == 0]
+    evaluation = [(i, _crops(p, side)) for i, (_, p) in enumerate(photos) if i % CALIB_EVERY]
+    calib_split, eval_split = (
+        Split(_normalise(np.concatenate([c for _, c in part]), norm), None,
+              torch.cat([torch.full((len(c),), i) for i, c in part]))  # a group per photo
+        for part in (calib, evaluation))
     return DatasetSplits("photos", calib_split, calib_split, eval_split, num_classes=None)

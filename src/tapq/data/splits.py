@@ -15,13 +15,30 @@ import torch
 @dataclass(frozen=True)
 class Split:
     """Inputs `x` (N, C, H, W float32, already normalised) and integer labels `y` (N,),
-    or ``y=None`` for label-free data (then targets come from the full-precision model)."""
+    or ``y=None`` for label-free data (then targets come from the full-precision model).
+
+    `groups` (N,) names the source of each example where several come from one (the
+    crops of one photo): examples of a group are not independent, so the two halves that
+    split-half reliability correlates keep each group whole (``halves``). None: every
+    example is its own source.
+    """
 
     x: torch.Tensor
     y: torch.Tensor | None
+    groups: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.x)
+
+    def halves(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices of two disjoint halves of the examples that share no source: even and
+        odd positions, or with `groups`, alternate groups in order of first appearance."""
+        index = torch.arange(len(self))
+        if self.groups is None:
+            return index[0::2], index[1::2]
+        order = list(dict.fromkeys(self.groups.tolist()))
+        side = torch.tensor([order.index(g) % 2 for g in self.groups.tolist()], dtype=torch.long)
+        return index[side == 0], index[side == 1]
 
     @property
     def labelled(self) -> bool:
@@ -30,7 +47,8 @@ class Split:
 
     def take(self, index) -> "Split":
         """The examples at `index` (labels too, when there are any)."""
-        return Split(self.x[index], None if self.y is None else self.y[index])
+        return Split(self.x[index], None if self.y is None else self.y[index],
+                     None if self.groups is None else self.groups[index])
 
     def subset(self, n: int, seed: int) -> "Split":
         """A seeded random subset of `n` examples (all of them if n >= len)."""

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from tapq.bench import shipped_benches
 from tapq.device import DeviceLike
-from tapq.discover.benches import bench_labels
 from tapq.discover.results import BEST_PROXY, summarize
 from tapq.discover.seeds import BASELINE_PREFIX, seed_name
 from tapq.discover.store import CandidateRecord, RunStore
@@ -40,10 +39,12 @@ def _same(a: Path, b: Path) -> bool:
     return a.resolve() == b.resolve() or filecmp.cmp(a, b, shallow=False)
 
 
-def transfer_targets(searched: list[Path], shipped: list[Path] | None = None) -> list[Path]:
-    """The shipped benchmarks (or `shipped`) that the run did not search."""
+def transfer_targets(searched: list[Path], shipped: dict[str, Path] | None = None
+                     ) -> dict[str, Path]:
+    """The shipped benchmarks (or `shipped`), by name, that the run did not search."""
     shipped = shipped_benches() if shipped is None else shipped
-    return [p for p in shipped if not any(_same(Path(p), Path(s)) for s in searched)]
+    return {name: path for name, path in shipped.items()
+            if not any(_same(Path(path), Path(s)) for s in searched)}
 
 
 def _seed_spec(seed: CandidateRecord | None, out: Path) -> str | None:
@@ -85,7 +86,7 @@ def _judge(path: Path, label: str, novel: str, seed: str | None, names: dict[str
 
 
 def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
-                       device: DeviceLike = None, shipped: list[Path] | None = None
+                       device: DeviceLike = None, shipped: dict[str, Path] | None = None
                        ) -> tuple[list[dict], list[str]]:
     """Judge the run's best novel proxy (and best seed, and the baselines) on every
     shipped benchmark it did not search; store and return (rows, notes)."""
@@ -104,7 +105,7 @@ def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
         names = {novel: f"best novel (#{summary.best.id})"}
         if seed is not None:
             names[seed] = f"best seed: {seed_name(summary.best_seed)}"
-        for path, label in zip(targets, bench_labels(targets)):
+        for label, path in targets.items():
             try:
                 rows += _judge(path, label, novel, seed, names, device)
             except TapqError as error:

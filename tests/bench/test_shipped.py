@@ -1,0 +1,37 @@
+"""The shipped benchmarks: listed with their own numbers, and reachable by name."""
+import json
+import subprocess
+import sys
+
+from tapq.bench import BenchStore, bench_info, resolve_bench, shipped_benches
+
+
+def test_every_shipped_benchmark_is_named_after_its_model_and_opens_by_that_name():
+    shipped = shipped_benches()
+    assert "mnist-cnn" in shipped
+    for name, path in shipped.items():
+        assert resolve_bench(name) == path
+        store = BenchStore(name)  # a name, not a path
+        try:
+            info = bench_info(store)
+        finally:
+            store.close()
+        assert info["model"] == name and info["complete"]
+
+
+def test_a_file_of_that_name_wins_over_the_shipped_one(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mnist-cnn").write_text("mine")
+    assert resolve_bench("mnist-cnn").resolve() == (tmp_path / "mnist-cnn").resolve()
+
+
+def test_bench_list_reports_each_shipped_benchmark_with_its_ceiling():
+    done = subprocess.run([sys.executable, "-m", "tapq.cli", "bench", "list", "--json"],
+                          capture_output=True, text=True, timeout=300, check=True)
+    rows = {row["name"]: row for row in json.loads(done.stdout)}
+    assert set(rows) == set(shipped_benches())
+    mnist = rows["mnist-cnn"]
+    assert mnist["target"] == "kl" and mnist["configs"] == 600
+    assert sum(mnist["splits"].values()) == 600
+    low, high = mnist["ceiling_ci"]
+    assert 0 < low <= mnist["ceiling"] <= high <= 1
