@@ -217,3 +217,52 @@ def test_cli_builds_on_ray(ray_executor, local_bench, tmp_path):
     assert ray.is_initialized(), "a connection the CLI found is left open"
     with pytest.raises(TapqError, match="different settings"):
         build_bench(replace(SPEC, configs=25), out, executor=ray_executor)
+
+
+_ORPHAN_PARENT = '''
+import sys, time
+from tapq.executors import LocalExecutor
+executor = LocalExecutor(2)
+jobs = executor.map_unordered(time.sleep, [600, 600], chunk=1)  # one task per worker
+pool = executor._pool_started()
+import threading
+threading.Thread(target=lambda: list(jobs), daemon=True).start()
+while len(pool._processes or {}) < 2:
+    time.sleep(0.1)
+time.sleep(5)  # workers past their initializer
+print(" ".join(str(pid) for pid in pool._processes), flush=True)
+time.sleep(600)
+'''
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+@pytest.mark.parametrize("kill", [signal.SIGTERM, signal.SIGKILL])
+def test_workers_die_with_a_killed_parent(kill):
+    """A build killed from outside must not leave its pool measuring on, orphaned."""
+    import subprocess
+
+    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_PARENT], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        import select
+
+        assert select.select([parent.stdout], [], [], 120)[0], "the pool never started"
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+        parent.send_signal(kill)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(pid) for pid in workers)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie reaped by init does not count)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

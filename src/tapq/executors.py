@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
@@ -66,10 +67,30 @@ class Executor(ABC):
         self.close()
 
 
-def _one_thread() -> None:
-    """Set up a worker process: one torch thread, no progress bars."""
+def _one_thread(parent: int | None = None) -> None:
+    """Set up a worker process: one torch thread, no progress bars, and (on Linux) death
+    with `parent`: a build killed with SIGTERM or SIGKILL must not leave its workers
+    measuring on, unseen, for an hour."""
     torch.set_num_threads(1)
     set_quiet(True)
+    if parent is not None:
+        _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent exits (prctl PR_SET_PDEATHSIG);
+    elsewhere nothing. If the parent is already gone, exit now."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_set_pdeathsig = 1
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the request was in place
+        os._exit(1)
 
 
 def _run_chunk(fn: Callable[[Any], Any], items: list) -> list:
@@ -139,6 +160,7 @@ class LocalExecutor(Executor):
     def _pool_started(self) -> ProcessPoolExecutor:
         if self._pool is None:  # kept for the next call: workers keep their caches
             self._pool = ProcessPoolExecutor(self.workers, initializer=_one_thread,
+                                             initargs=(os.getpid(),),
                                              mp_context=multiprocessing.get_context("spawn"))
         return self._pool
 

@@ -10,6 +10,8 @@ from seeds and from both (tapq.bench.reliability), per band and pooled, with int
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import stats
 
@@ -116,11 +118,13 @@ def ceilings(store: BenchStore, target: str | None = None, resamples: int = 2000
 
 
 def ceiling_summary(store: BenchStore, resamples: int = 2000) -> dict:
-    """``bench info``'s ceiling entries: the headline ceiling (independent if measured,
-    else halves, else seeds) and every source in full, for the benchmark's target."""
+    """``bench info``'s ceiling entries: the headline ceiling (independent if measured
+    within bands, else halves, else seeds -- a source too sparse for a band of 8 yields
+    to the next) and every source in full, for the benchmark's target."""
     target = bench_target(store.meta())
     found = ceilings(store, target, resamples)
-    best = next((found[s] for s in ("independent", "halves", "seeds") if found[s]), None)
+    order = [found[s] for s in ("independent", "halves", "seeds") if found[s]]
+    best = next((c for c in order if math.isfinite(c.ceiling)), order[0] if order else None)
     return {"ceiling": best.ceiling if best else None,
             "ceiling_ci": list(best.ceiling_ci) if best else None,
             "ceiling_source": best.source if best else None,

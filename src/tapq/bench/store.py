@@ -30,7 +30,8 @@ from pathlib import Path
 from tapq.errors import TapqError
 
 # Benchmarks shipped with the package, one per built-in model, named after it
-# (mnist-cnn -> mnist_cnn.db); each file's metadata holds the command that rebuilds it.
+# (mnist-cnn -> mnist_cnn.db); each file's metadata holds the settings it was built with
+# (`spec`), and BENCHMARKS.md the command that rebuilds it.
 SHIPPED_BENCH_DIR = Path(__file__).parent / "data"
 # The default benchmark: the embedded model's. Rebuild with:
 # tapq bench build --model mnist-cnn --out src/tapq/bench/data/mnist_cnn.db --workers 2

@@ -48,13 +48,14 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace, console: Console) -> None:
     """Allocate with every proxy, measure everything, print one table per budget."""
     from tapq.allocate import Comparer, pareto_sweep
-    from tapq.bench import BenchStore, default_bench_for
+    from tapq.bench import BenchStore, default_bench_for, resolve_bench
 
     proxies = [p for p in args.proxies.split(",") if p]
     if args.bench:
         BenchStore(args.bench).close()  # a damaged file fails before the model loads
     model, data, budgets, bits, tied = allocation_inputs(args, proxies)
-    bench = args.bench or default_bench_for(args.model, args.weights)
+    bench = resolve_bench(args.bench) if args.bench else default_bench_for(args.model,
+                                                                           args.weights)
     comparer = Comparer(model, data, proxies, bits=bits, a_bits=args.a_bits,
                         settings=ptq_settings(args), pin_first_last=args.pin_first_last,
                         tied=tied, bench=None if bench is None else str(bench),

@@ -75,10 +75,10 @@ def run_list(args: argparse.Namespace, console: Console) -> None:
 
 def run_eval(args: argparse.Namespace, console: Console) -> None:
     """Score the proxies on the benchmark and print their fitness."""
-    from tapq.bench import DEFAULT_BENCH
+    from tapq.bench import DEFAULT_BENCH, resolve_bench
     from tapq.proxies import ProxyFile, evaluate_proxies, load_proxy
 
-    bench = args.bench or DEFAULT_BENCH
+    bench = resolve_bench(args.bench) if args.bench else DEFAULT_BENCH
     if any(isinstance(load_proxy(p)[1], ProxyFile) for p in args.proxy or []):
         check_sandbox(args)  # files are generated (or foreign) code: only behind the boundary
     results = evaluate_proxies(bench, args.proxy, args.device, stats_config(args),
