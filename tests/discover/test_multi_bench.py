@@ -20,10 +20,11 @@ import pytest
 from fake_openai import FakeOpenAI
 from scripted_answers import GOOD
 
-from tapq.bench import DEFAULT_BENCH, BenchStore
+from tapq.bench import DEFAULT_BENCH, BenchStore, shipped_benches
 from tapq.bench.ground_truth import set_splits_and_target
 from tapq.discover import (CandidateRecord, DiscoverConfig, LLMConfig, RunStore, SearchConfig,
-                           Status, discover, key_rows, transfer_targets)
+                           Status, discover, key_rows, run_transfer_check, transfer_targets)
+from tapq.discover.transfer import named_benches
 from tapq.discover.llm import OpenAIBackend
 from tapq.discover.scoring import NoveltyJudge
 from tapq.proxies import best_human, evaluate_proxies
@@ -65,8 +66,10 @@ def kl_twin(digits_bench, tmp_path_factory):
 
 def _config(out: Path, benches: list[Path], fitness: str = "mean", replay: Path | None = None,
             generations: int = 2) -> DiscoverConfig:
+    # transfer only onto the mnist benchmark (which this run searches), not the shipped
+    # ImageNet one: its statistics would cost minutes here
     return DiscoverConfig(bench=benches[0], more_benches=tuple(benches[1:]), fitness=fitness,
-                          out=out, llm=LLMConfig(spec="openai:fake"), limits=LIMITS,
+                          out=out, transfer=(DEFAULT_BENCH,), llm=LLMConfig(spec="openai:fake"), limits=LIMITS,
                           search=SearchConfig(generations=generations, population=3,
                                               children=2, seed=2),
                           replay=replay)
@@ -133,10 +136,10 @@ def test_each_candidate_is_scored_on_each_benchmark_and_the_mean_is_its_fitness(
     for label, final in result.finals.items():
         assert final[0].proxy == "best_proxy"
         assert final[0].spearman_iso == pytest.approx(best.bench_scores[label]["fitness"])
-    # it searched the only shipped benchmark: the transfer check says so in one line
+    # it searched the one benchmark named for transfer: the check says so in one line
     assert result.transfer == []
-    assert result.transfer_notes == [("transfer check: no other shipped benchmark to judge on "
-                                     "(the run searched every one)")]
+    assert result.transfer_notes == [("transfer check: no other benchmark to judge on (the "
+                                     "run searched every one of: mnist-cnn)")]
 
 
 @pytest.mark.slow
@@ -184,7 +187,8 @@ def test_min_fitness_from_the_cli_then_a_transfer_check_with_intervals_and_a_rep
             [sys.executable, "-m", "tapq.cli", "--quiet", "discover", "--out", str(out),
              "--bench", str(digits_bench), "--bench", str(kl_twin), "--fitness", "min",
              "--llm", "openai:fake", "--llm-base-url", server.base_url, "--generations", "1",
-             "--population", "3", "--seed", "2", "--compare-budget", "none", "--json"],
+             "--population", "3", "--seed", "2", "--compare-budget", "none", "--json",
+             "--transfer", "mnist-cnn"],
             env={**os.environ, "OPENAI_API_KEY": "unused"}, capture_output=True, text=True,
             timeout=900, check=False)
     assert done.returncode == 0, done.stderr
@@ -263,9 +267,25 @@ def test_a_copy_must_rank_alike_on_every_benchmark(tmp_path):
 def test_transfer_targets_leave_out_what_was_searched(tmp_path):
     copy = tmp_path / "mnist_copy.db"
     shutil.copy(DEFAULT_BENCH, copy)
-    assert transfer_targets([DEFAULT_BENCH]) == {}
-    assert transfer_targets([copy]) == {}  # a byte-identical copy is the same benchmark
+    assert "mnist-cnn" in shipped_benches()
+    assert "mnist-cnn" not in transfer_targets([DEFAULT_BENCH])
+    assert "mnist-cnn" not in transfer_targets([copy])  # a byte-identical copy: the same
     other = tmp_path / "other.db"
     other.write_bytes(b"another benchmark")
-    assert transfer_targets([other], shipped={"mnist-cnn": DEFAULT_BENCH}) == {
-        "mnist-cnn": DEFAULT_BENCH}
+    assert transfer_targets([other]) == shipped_benches()  # by default, every shipped one
+    assert named_benches((DEFAULT_BENCH, other)) == {"mnist-cnn": DEFAULT_BENCH, "other": other}
+
+
+def test_nothing_to_transfer_is_said_in_one_line_and_stored(tmp_path):
+    store = RunStore(tmp_path / "run.db")
+    try:
+        assert store.transfer() is None  # not finished yet
+        skipped = run_transfer_check(store, tmp_path, [DEFAULT_BENCH], shipped={})
+        assert skipped == ([], ["transfer check: skipped (no benchmark named to judge on)"])
+        nothing = run_transfer_check(store, tmp_path, [DEFAULT_BENCH],
+                                     shipped={"other": tmp_path / "other.db"})
+        assert nothing == ([], [("transfer check: no novel proxy to transfer (nothing was "
+                                "discovered)")])
+        assert store.transfer() == nothing
+    finally:
+        store.close()

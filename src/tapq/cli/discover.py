@@ -33,6 +33,10 @@ def add_parser(commands) -> None:
                         help="benchmark database or shipped benchmark name (tapq bench list; "
                         "default: the shipped mnist_cnn); repeat to score every candidate on "
                         "each benchmark's search split")
+    parser.add_argument("--transfer", action="append", metavar="FILE|NAME|none",
+                        help="benchmark the transfer check judges the best novel proxy on "
+                        "(repeatable; default: every shipped one the run did not search; "
+                        "'none': no transfer check)")
     parser.add_argument("--fitness", default="mean", choices=("mean", "min"),
                         help="with several --bench: a candidate's fitness is the mean of its "
                         "iso-budget rhos (default) or the worst one")
@@ -137,6 +141,11 @@ def _config(args: argparse.Namespace):
     if args.fitness == "min" and len(benches) == 1:
         print("tapq: warning: --fitness min with one benchmark is that benchmark's fitness "
               "(the same as mean)", file=sys.stderr)
+    transfer = None
+    if args.transfer == ["none"]:
+        transfer = ()
+    elif args.transfer:
+        transfer = tuple(_benches(args.transfer, "--transfer"))
     if args.replay and not (Path(args.replay) / "run.db").is_file():
         raise TapqError(f"nothing to replay: {Path(args.replay) / 'run.db'} does not exist")
     return DiscoverConfig(
@@ -151,10 +160,10 @@ def _config(args: argparse.Namespace):
                             seeds=not args.no_seeds, kind=args.search, gp=gp),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
-        replay=Path(args.replay) if args.replay else None)
+        replay=Path(args.replay) if args.replay else None, transfer=transfer)
 
 
-def _benches(specs: list) -> list[Path]:
+def _benches(specs: list, flag: str = "--bench") -> list[Path]:
     """The benchmark files of ``--bench`` (paths or shipped names), each once."""
     from tapq.bench import resolve_bench, shipped_benches
 
@@ -165,7 +174,7 @@ def _benches(specs: list) -> list[Path]:
             raise TapqError(f"benchmark not found: {spec} (neither a file nor a shipped "
                             f"benchmark: {', '.join(shipped_benches()) or 'none'})")
         if path.resolve() in found:
-            raise TapqError(f"--bench {spec} is given twice (as {found[path.resolve()]}); "
+            raise TapqError(f"{flag} {spec} is given twice (as {found[path.resolve()]}); "
                             "name each benchmark once")
         found[path.resolve()] = path
     return list(found.values())

@@ -135,6 +135,9 @@ class DiscoverConfig:
         search: the evolution's size, seed and strategy controller.
         limits: sandbox limits per candidate.
         execution: where candidates are evaluated and statistics computed.
+        transfer: the benchmarks the transfer check judges the best novel proxy on, less
+            those searched (None: every shipped one; empty: no transfer check). Not a
+            resume key: it changes no candidate's score.
         replay: a finished run's folder: answer every request from its LLM cache (an
             exact replay without the LLM; a request it never made is an error).
     """
@@ -148,11 +151,14 @@ class DiscoverConfig:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     replay: Path | None = None
+    transfer: tuple[Path, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.fitness not in FITNESS_RULES:
             raise ValueError(f"unknown fitness {self.fitness!r}; use one of {FITNESS_RULES}")
         object.__setattr__(self, "more_benches", tuple(Path(b) for b in self.more_benches))
+        if self.transfer is not None:
+            object.__setattr__(self, "transfer", tuple(Path(b) for b in self.transfer))
 
     @property
     def benches(self) -> tuple[Path, ...]:

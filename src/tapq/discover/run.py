@@ -22,7 +22,7 @@ from tapq.discover.final_check import fitness_check
 from tapq.discover.gp.search import open_gp_search
 from tapq.discover.llm import LLMBackend
 from tapq.discover.results import RunSummary, summarize, write_outputs
-from tapq.discover.transfer import run_transfer_check
+from tapq.discover.transfer import named_benches, run_transfer_check
 from tapq.proxies import Fitness
 
 __all__ = ["DiscoveryResult", "LOG_FILE", "discover"]
@@ -94,7 +94,8 @@ def discover(config: DiscoverConfig, resume: bool = False,
             transfer, notes = [], []
             if final_check:
                 transfer, notes = run_transfer_check(run.store, out, list(config.benches),
-                                                     config.execution.device)
+                                                     config.execution.device,
+                                                     named_benches(config.transfer))
         finally:
             run.close()
         labels = bench_labels(list(config.benches))

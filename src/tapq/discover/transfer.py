@@ -28,7 +28,8 @@ from tapq.errors import TapqError
 from tapq.outputs import write_text_atomic
 from tapq.proxies import BASELINE_PROXIES, Fitness, evaluate_proxies
 
-__all__ = ["SEED_PROXY", "key_rows", "run_transfer_check", "transfer_targets"]
+__all__ = ["SEED_PROXY", "key_rows", "named_benches", "run_transfer_check",
+           "transfer_targets"]
 
 SEED_PROXY = "best_seed.py"  # the run's best seed, when it is a hint body, as a proxy file
 log = logging.getLogger("tapq.discover")
@@ -36,7 +37,19 @@ log = logging.getLogger("tapq.discover")
 
 def _same(a: Path, b: Path) -> bool:
     """The same benchmark: the same file, or a byte-identical copy of it."""
-    return a.resolve() == b.resolve() or filecmp.cmp(a, b, shallow=False)
+    if a.resolve() == b.resolve():
+        return True
+    return (a.is_file() and b.is_file() and a.stat().st_size == b.stat().st_size
+            and filecmp.cmp(a, b, shallow=False))
+
+
+def named_benches(paths: tuple[Path, ...] | None) -> dict[str, Path] | None:
+    """Benchmark files by name: a shipped one by its shipped name, any other by its stem
+    (None stays None: every shipped benchmark)."""
+    if paths is None:
+        return None
+    shipped = {path.resolve(): name for name, path in shipped_benches().items()}
+    return {shipped.get(Path(p).resolve(), Path(p).stem): Path(p) for p in paths}
 
 
 def transfer_targets(searched: list[Path], shipped: dict[str, Path] | None = None
@@ -94,9 +107,12 @@ def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
     targets = transfer_targets(searched, shipped)
     rows: list[dict] = []
     notes: list[str] = []
-    if not targets:
-        notes.append("transfer check: no other shipped benchmark to judge on (the run "
-                     "searched every one)")
+    candidates = shipped_benches() if shipped is None else shipped
+    if not candidates:
+        notes.append("transfer check: skipped (no benchmark named to judge on)")
+    elif not targets:
+        notes.append(f"transfer check: no other benchmark to judge on (the run searched "
+                     f"every one of: {', '.join(candidates)})")
     elif summary.best is None or not (out / BEST_PROXY).is_file():
         notes.append("transfer check: no novel proxy to transfer (nothing was discovered)")
     else:
@@ -108,8 +124,10 @@ def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
         for label, path in targets.items():
             try:
                 rows += _judge(path, label, novel, seed, names, device)
-            except TapqError as error:
-                notes.append(f"transfer check on {label}: not judged ({error})")
+            except Exception as error:  # noqa: BLE001 -- one benchmark never ends the run
+                why = str(error) if isinstance(error, TapqError) else \
+                    f"{type(error).__name__}: {error}"
+                notes.append(f"transfer check on {label}: not judged ({why})")
     store.set_transfer(rows, notes)
     for note in notes:
         log.info("%s", note)
