@@ -278,6 +278,9 @@ CASES: list[Case] = [
     _case("discover-bench-twice", "discover --out run --bench bench_copy.db --bench "
           "./bench_copy.db", "the same benchmark twice (fitness would count it twice)",
           "is given twice", out="run"),
+    _case("discover-transfer-unknown", "discover --out run --transfer nosuch",
+          "a transfer benchmark that does not exist", "benchmark not found: nosuch",
+          out="run"),
     _case("discover-out-other-settings", "discover --out oldrun --resume",
           "--resume on a run started with another seed", "started with other settings"),
     _case("discover-out-existing-run", "discover --out oldrun",
