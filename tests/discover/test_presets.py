@@ -39,3 +39,17 @@ def test_an_unknown_preset_is_one_line():
         preset("huge")
     with pytest.raises(SystemExit):
         build_parser().parse_args(["discover", "--out", "run", "--preset", "huge"])
+
+
+def test_the_final_checks_budget_fits_the_benchmark_before_the_run_starts():
+    from tapq.bench import resolve_bench
+    from tapq.cli.discover import _compare_budget
+
+    mnist, lite = resolve_bench("mnist-cnn"), resolve_bench("efficientnet-lite1")
+    assert _compare_budget(None, mnist) == "avg-bits=3"
+    assert _compare_budget("none", lite) == "none"
+    # Lite1's configurations hold first/last at 8 and never go under 4.96 average bits
+    assert _compare_budget(None, lite) == "avg-bits=6.5"
+    assert _compare_budget("size-mb=3", lite) == "size-mb=3"
+    with pytest.raises(TapqError, match="span 4.96-8.00 average bits"):
+        _compare_budget("avg-bits=3", lite)

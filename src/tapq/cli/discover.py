@@ -97,9 +97,10 @@ def add_parser(commands) -> None:
                         "wall time (a budget equal to an LLM run's)")
     parser.add_argument("--replay", metavar="RUN_DIR",
                         help="replay a finished run exactly from its LLM cache (no LLM)")
-    parser.add_argument("--compare-budget", default="avg-bits=3", metavar="BUDGET|none",
+    parser.add_argument("--compare-budget", metavar="BUDGET|none",
                         help="final check: allocate with the best novel and the best "
-                        "human proxy at this budget and measure (default avg-bits=3)")
+                        "human proxy at this budget and measure (default avg-bits=3, or the "
+                        "middle of the benchmark's average bits where they do not reach 3)")
     add_executor_args(parser, "candidates (each in its own sandbox)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     add_sandbox_arg(parser)
@@ -240,9 +241,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
     # Every check comes before discover(), which creates the run folder and its database:
     # a run that cannot start leaves nothing behind.
     config = _config(args)
-    if args.compare_budget != "none":
-        from tapq.allocate import Budget
-        Budget.parse(args.compare_budget)  # a bad budget fails now, not after the run
+    args.compare_budget = _compare_budget(args.compare_budget, config.bench)
     llm = config.llm
     backend = None if config.replay or config.search.kind == "gp" else check_llm(
         llm.spec, llm.base_url, llm.api_key_env, llm.threads)
@@ -262,6 +261,33 @@ def run(args: argparse.Namespace, console: Console) -> None:
     show_compare(rows, args.compare_budget, console)
     show_transfer(result, console)
     show_outputs(result, console)
+
+
+def _compare_budget(text: str | None, bench: Path) -> str:
+    """The final check's budget, checked before the run rather than failing after it: as
+    given, or by default avg-bits=3 -- or the middle of the benchmark's sampled average
+    bits when they never go that low (a network with pinned 8-bit layers, or no bit-width
+    under 4). An average-bits budget outside that range is a one-line error."""
+    from tapq.allocate import Budget
+    from tapq.bench import BenchStore, load_bench_data
+
+    if text == "none":
+        return text
+    budget = Budget.parse(text or "avg-bits=3")
+    if budget.kind != "avg-bits":
+        return str(budget)
+    store = BenchStore(bench)
+    try:
+        avg = load_bench_data(store).avg_bits
+    finally:
+        store.close()
+    low, high = float(avg.min()), float(avg.max())
+    if low <= budget.value <= high + 1e-9:
+        return str(budget)
+    if text is None:
+        return f"avg-bits={round((low + high) / 2 * 4) / 4:g}"
+    raise TapqError(f"--compare-budget {text}: the benchmark's configurations span "
+                    f"{low:.2f}-{high:.2f} average bits; choose a budget inside that range")
 
 
 def show_discovery(result, console: Console) -> None:
