@@ -257,6 +257,8 @@ CASES: list[Case] = [
     _case("compare-bench-of-another-model", "compare --model digits-cnn --budget avg-bits=4 "
           "--proxies size --bench bench_copy.db", "the mnist-cnn benchmark for digits-cnn",
           "is of another model"),
+    _case("bench-list-extra", "bench list extra.db", "an argument bench list does not take",
+          "unrecognized arguments"),
     # --- discover: nothing is created in --out when the run cannot start --------------------
     _case("discover-llm-unknown", "discover --out run --llm unknown:x",
           "an LLM spec that names no backend", "unknown LLM spec", out="run"),
@@ -270,6 +272,15 @@ CASES: list[Case] = [
           "--seed must be at least 0", out="run"),
     _case("discover-bench-truncated", "discover --out run --bench truncated.db",
           "a truncated benchmark", "not a tapq benchmark database", out="run"),
+    _case("discover-bench-unknown", "discover --out run --bench nosuch",
+          "a benchmark that is neither a file nor a shipped one", "benchmark not found: nosuch",
+          out="run"),
+    _case("discover-bench-twice", "discover --out run --bench bench_copy.db --bench "
+          "./bench_copy.db", "the same benchmark twice (fitness would count it twice)",
+          "is given twice", out="run"),
+    _case("discover-transfer-unknown", "discover --out run --transfer nosuch",
+          "a transfer benchmark that does not exist", "benchmark not found: nosuch",
+          out="run"),
     _case("discover-out-other-settings", "discover --out oldrun --resume",
           "--resume on a run started with another seed", "started with other settings"),
     _case("discover-out-existing-run", "discover --out oldrun",

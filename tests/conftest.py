@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from tapq.bench import BenchSpec, build_bench
 from tapq.data import load_data
 from tapq.models import load_model
 from tapq.progress import set_quiet
@@ -30,6 +31,20 @@ def digits():
 @pytest.fixture(scope="session")
 def digits_model():
     return load_model("digits-cnn")
+
+
+# A real, small ground truth of the digits model (RTN, 240 configurations, ~96 on the
+# search split): proxy scoring and multi-benchmark discovery are tested on it.
+DIGITS_BENCH_SPEC = BenchSpec(model="digits-cnn", configs=240, ptq="rtn", repeat=0,
+                              bits=(2, 3, 4, 8), calib_size=64)
+
+
+@pytest.fixture(scope="session")
+def digits_bench(tmp_path_factory):
+    """The digits benchmark above, built once per test session."""
+    path = tmp_path_factory.mktemp("digits-bench") / "digits.db"
+    build_bench(DIGITS_BENCH_SPEC, path).close()
+    return path
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:

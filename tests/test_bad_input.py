@@ -11,7 +11,7 @@ pytestmark = pytest.mark.slow
 
 COMMANDS = ("demo", "quantize", "layers", "train", "bench build", "bench info", "proxy list",
             "proxy eval", "allocate", "compare", "discover", "report", "bench remeasure",
-            "proxy stats")
+            "proxy stats", "bench list")
 
 
 def _command(args: tuple[str, ...]) -> str:

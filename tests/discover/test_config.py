@@ -28,7 +28,8 @@ def test_the_resume_key_covers_what_changes_scores_and_nothing_else():
     assert {k: key[k] for k in STORED_BEFORE_GROUPING} == STORED_BEFORE_GROUPING
     assert set(key) - set(STORED_BEFORE_GROUPING) == {
         "controller_beta", "controller_lr", "controller_steps", "controller_floor",
-        "controller_margin", "controller_reward", "prompts", "seeds", "search"}
+        "controller_margin", "controller_reward", "prompts", "seeds", "search",
+        "more_benches", "fitness"}
     assert key["search"] == "llm"  # a run stored before the choice existed was an LLM run
     moved = DiscoverConfig(llm=LLMConfig(base_url="http://x", threads=3),
                            search=SearchConfig(generations=9),
@@ -48,6 +49,25 @@ def test_a_run_stored_before_the_grouping_resumes_and_other_settings_are_named(t
             check_resumable(store, DiscoverConfig(out=tmp_path), resume=False)
     finally:
         store.close()
+
+
+def test_the_benchmarks_and_the_fitness_rule_are_resume_settings(tmp_path):
+    """A run stored before several benchmarks could be searched resumes as a one-benchmark
+    mean run; another benchmark list or rule is named, not silently continued."""
+    store = _started_run(tmp_path / "run.db", STORED_BEFORE_GROUPING)
+    other = tmp_path / "other.db"
+    other.write_bytes(b"")
+    try:
+        assert check_resumable(store, DiscoverConfig(out=tmp_path, fitness="mean"), resume=True)
+        with pytest.raises(TapqError, match=r"other settings \(more_benches, fitness\)"):
+            check_resumable(store, DiscoverConfig(out=tmp_path, more_benches=(other,),
+                                                  fitness="min"), resume=True)
+    finally:
+        store.close()
+    key = DiscoverConfig(more_benches=[str(other)], fitness="min").resume_key()
+    assert key["more_benches"] == [str(other.resolve())] and key["fitness"] == "min"
+    with pytest.raises(ValueError, match="unknown fitness"):
+        DiscoverConfig(fitness="median")
 
 
 def test_controller_settings_are_checked():

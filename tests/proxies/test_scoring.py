@@ -8,13 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from tapq.bench import BenchSpec, BenchStore, build_bench, import_bench, load_bench_data
+from tapq.bench import BenchStore, import_bench, load_bench_data
 from tapq.errors import TapqError
 from tapq.proxies.fitness import config_scores, fitness
 from tapq.proxies import evaluate_proxies, load_proxy
 
-SPEC = BenchSpec(model="digits-cnn", configs=240, ptq="rtn", repeat=0, bits=(2, 3, 4, 8),
-                 calib_size=64)
 
 GOOD_PROXY = '''
 import torch
@@ -31,10 +29,9 @@ def sensitivity(layer, bits):
 
 
 @pytest.fixture(scope="module")
-def bench(tmp_path_factory):
-    path = tmp_path_factory.mktemp("scoring") / "digits.db"
-    build_bench(SPEC, path).close()
-    return path
+def bench(digits_bench):
+    """The shared digits benchmark (tests/conftest.py)."""
+    return digits_bench
 
 
 def test_size_proxy_is_blind_within_a_band_but_not_overall(bench):

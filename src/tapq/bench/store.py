@@ -58,6 +58,7 @@ def resolve_bench(path: str | Path) -> Path:
         return given
     return shipped_benches().get(str(path), given)
 
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS configs (

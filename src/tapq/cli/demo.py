@@ -63,6 +63,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
             shown["discovery"] = value
         elif stage == "compare":
             discover_cli.show_compare(value, settings.budget, console)
+            discover_cli.show_transfer(shown["discovery"], console)
             discover_cli.show_outputs(shown["discovery"], console)
         elif stage == "report" and value is not None:
             console.print(f"[bold]report:[/bold] {value.html.resolve()}")

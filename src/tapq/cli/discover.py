@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -20,14 +21,25 @@ EXAMPLE = ("example: tapq discover --out run1                       # embedded L
            "--llm-base-url http://localhost:8080/v1\n"
            "         tapq discover --out run1 --resume          # continue a killed run\n"
            "         tapq discover --out run4 --workers 4       # evaluate candidates in parallel\n"
-           "         tapq discover --out gp1 --search gp        # the symbolic (GP) baseline")
+           "         tapq discover --out gp1 --search gp        # the symbolic (GP) baseline\n"
+           "         tapq discover --out run5 --bench a.db --bench b.db --fitness min")
 
 
 def add_parser(commands) -> None:
     """Register ``tapq discover``."""
     parser = new_command(commands, "discover", "Discover a proxy with an LLM (TAP): evolve "
                          "candidates scored on a benchmark; resumable.", EXAMPLE, run)
-    parser.add_argument("--bench", help="benchmark database (default: the shipped one)")
+    parser.add_argument("--bench", action="append", metavar="FILE|NAME",
+                        help="benchmark database or shipped benchmark name (tapq bench list; "
+                        "default: the shipped mnist_cnn); repeat to score every candidate on "
+                        "each benchmark's search split")
+    parser.add_argument("--transfer", action="append", metavar="FILE|NAME|none",
+                        help="benchmark the transfer check judges the best novel proxy on "
+                        "(repeatable; default: every shipped one the run did not search; "
+                        "'none': no transfer check)")
+    parser.add_argument("--fitness", default="mean", choices=("mean", "min"),
+                        help="with several --bench: a candidate's fitness is the mean of its "
+                        "iso-budget rhos (default) or the worst one")
     parser.add_argument("--out", required=True, help="run folder (database, log, best_proxy.py)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--llm", default="embedded",
@@ -109,7 +121,7 @@ def _apply_preset(args: argparse.Namespace) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from tapq.bench import DEFAULT_BENCH, resolve_bench
+    from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
     from tapq.executors import make_executor
 
@@ -126,13 +138,20 @@ def _config(args: argparse.Namespace):
         raise TapqError(f"--temperature must be at least 0, not {args.temperature}")
     make_executor(args.executor, args.workers, args.ray_address)  # refuses bad flags now
     gp = _gp(args)  # also refuses flags the chosen search does not read
-    bench = resolve_bench(args.bench) if args.bench else DEFAULT_BENCH
-    if not bench.is_file():
-        raise TapqError(f"benchmark not found: {bench}")
+    benches = _benches(args.bench or [DEFAULT_BENCH])
+    if args.fitness == "min" and len(benches) == 1:
+        print("tapq: warning: --fitness min with one benchmark is that benchmark's fitness "
+              "(the same as mean)", file=sys.stderr)
+    transfer = None
+    if args.transfer == ["none"]:
+        transfer = ()
+    elif args.transfer:
+        transfer = tuple(_benches(args.transfer, "--transfer"))
     if args.replay and not (Path(args.replay) / "run.db").is_file():
         raise TapqError(f"nothing to replay: {Path(args.replay) / 'run.db'} does not exist")
     return DiscoverConfig(
-        bench=bench, out=check_output_folder(args.out, "--out"),
+        bench=benches[0], more_benches=tuple(benches[1:]), fitness=args.fitness,
+        out=check_output_folder(args.out, "--out"),
         llm=LLMConfig(spec=args.llm, base_url=args.llm_base_url, api_key_env=args.api_key_env,
                       threads=args.llm_threads, temperature=args.temperature,
                       max_tokens=args.max_tokens),
@@ -142,7 +161,24 @@ def _config(args: argparse.Namespace):
                             seeds=not args.no_seeds, kind=args.search, gp=gp),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
-        replay=Path(args.replay) if args.replay else None)
+        replay=Path(args.replay) if args.replay else None, transfer=transfer)
+
+
+def _benches(specs: list, flag: str = "--bench") -> list[Path]:
+    """The benchmark files of ``--bench`` (paths or shipped names), each once."""
+    from tapq.bench import resolve_bench, shipped_benches
+
+    found: dict[Path, Path] = {}
+    for spec in specs:
+        path = resolve_bench(spec)
+        if not path.is_file():
+            raise TapqError(f"benchmark not found: {spec} (neither a file nor a shipped "
+                            f"benchmark: {', '.join(shipped_benches()) or 'none'})")
+        if path.resolve() in found:
+            raise TapqError(f"{flag} {spec} is given twice (as {found[path.resolve()]}); "
+                            "name each benchmark once")
+        found[path.resolve()] = path
+    return list(found.values())
 
 
 # Flags that only an LLM search reads, and those only a GP search reads: a run of one kind
@@ -199,7 +235,7 @@ def check_llm(spec: str, base_url: str | None = None, api_key_env: str = "OPENAI
 
 def run(args: argparse.Namespace, console: Console) -> None:
     """Run ``tapq discover`` and print generations, the final check and the outputs."""
-    from tapq.discover import (check_bench, check_run_folder, compare_at_budget, discover,
+    from tapq.discover import (check_benches, check_run_folder, compare_at_budget, discover,
                                human_to_beat)
 
     # Every check comes before discover(), which creates the run folder and its database:
@@ -209,7 +245,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
     llm = config.llm
     backend = None if config.replay or config.search.kind == "gp" else check_llm(
         llm.spec, llm.base_url, llm.api_key_env, llm.threads)
-    check_bench(config.bench)
+    check_benches(config.benches)
     check_run_folder(config, args.resume)
     check_sandbox(args)  # before the run folder exists and any candidate runs
     result = discover(config, resume=args.resume, backend=backend)
@@ -223,6 +259,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
         return
     show_discovery(result, console)
     show_compare(rows, args.compare_budget, console)
+    show_transfer(result, console)
     show_outputs(result, console)
 
 
@@ -264,20 +301,32 @@ def show_discovery(result, console: Console) -> None:
         console.print(f"seeds: {summary.seeds} (human baselines and hint bodies, scored "
                       f"before the LLM was asked); best {seed_name(summary.best_seed)} "
                       f"{summary.best_seed.fitness:.3f}")
+    if len(result.benches) > 1:
+        console.print(f"benchmarks searched: {', '.join(result.benches)}; fitness = the "
+                      f"{result.fitness_rule} of their iso-budget rhos (search splits; the "
+                      "final choice combines their select splits alike)")
     console.print(render.generations_table(summary))
-    if result.final:
-        console.print(render.fitness_table(result.final, "final check: best novel proxy "
+    for label, final in (result.finals or {"": result.final}).items():
+        if not final:
+            continue
+        where = f" on {label}" if len(result.finals) > 1 else ""
+        console.print(render.fitness_table(final, f"final check{where}: best novel proxy "
                                            "vs the human baselines"))
-        console.print(render.verdict_line(result.final[0]))
-        twin = same_ranking(result.final[0], result.final[1:])
+        console.print(render.verdict_line(final[0]))
+        twin = same_ranking(final[0], final[1:])
         if twin:
             console.print(f"[yellow]note:[/yellow] the best novel proxy ranks every "
-                          f"benchmark configuration exactly as the baseline {twin!r} does "
-                          "(a rediscovery, not a new proxy)")
+                          f"configuration of the benchmark{where} exactly as the baseline "
+                          f"{twin!r} does (a rediscovery, not a new proxy)")
     best = summary.best
     if best is not None:
         console.print(f"[bold]best novel proxy[/bold] (candidate {best.id}, {best.strategy}): "
                       f"{best.thought or '(no thought given)'}")
+        if len(best.bench_scores) > 1:
+            console.print("  per benchmark: " + "; ".join(
+                f"{label} {render.fmt3(s['fitness'])} (select "
+                f"{render.fmt3(s['metrics'].get('spearman_iso_select', float('nan')))})"
+                for label, s in best.bench_scores.items()))
         console.print(Syntax(best.code or "", "python"))
     else:
         console.print("[yellow]no novel valid proxy:[/yellow] every valid candidate ranks "
@@ -295,6 +344,15 @@ def show_discovery(result, console: Console) -> None:
                   f"candidate; {tokens:,} tokens; wall {result.wall_seconds:.0f} s")
     if result.isolation:
         console.print(f"sandbox: {result.isolation}")
+
+
+def show_transfer(result, console: Console) -> None:
+    """The transfer check: the best novel proxy on the shipped benchmarks the run did not
+    search (test splits, intervals), or one line saying why there is none."""
+    for note in result.transfer_notes:
+        console.print(f"[yellow]{note}[/yellow]" if "not judged" in note else note)
+    if result.transfer:
+        console.print(render.transfer_table(result.transfer))
 
 
 def show_compare(rows: list, budget: str, console: Console) -> None:

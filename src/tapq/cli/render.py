@@ -134,6 +134,38 @@ def fitness_table(results: Sequence[Fitness], title: str) -> Table:
     return table
 
 
+def transfer_table(rows: Sequence[dict]) -> Table:
+    """The transfer check (tapq.discover.transfer): per shipped benchmark the run did not
+    search, the best novel proxy, the run's best seed and that benchmark's best human
+    proxy on its test split, with 95% intervals and the paired difference to the human."""
+    from tapq.discover import key_rows
+
+    table = Table(title="transfer check: shipped benchmarks the run did not search (test "
+                  "splits; 95% paired bootstrap intervals)")
+    for header in ("benchmark", "target", "proxy", "ρ iso test [95% CI]",
+                   "Δ vs best human [95% CI]"):
+        table.add_column(header, no_wrap=header != "proxy")
+    for r in key_rows(rows):
+        rho = r["spearman_iso_test"]
+        shown = "undefined" if rho is None else f"{rho:.3f} {_ci(_nan(r['spearman_iso_ci']))}"
+        if r["error"]:
+            shown = f"failed: {r['error']}"
+        if r["is_reference"]:
+            delta = f"reference ({r['name']})"
+        elif r["delta_iso"] is None:
+            delta = "no comparison (undefined)"
+        else:
+            delta = (f"{r['delta_iso']:+.3f} {_ci(_nan(r['delta_iso_ci']))} "
+                     f"{r['verdict']} {r['reference']}")
+        table.add_row(r["bench"], r["target"], r["proxy"], shown, delta)
+    return table
+
+
+def _nan(values) -> tuple[float, float]:
+    """A stored interval (None where undefined) as floats."""
+    return tuple(float("nan") if v is None else v for v in values)
+
+
 def verdict_line(proxy: Fitness) -> str:
     """One sentence: how `proxy` compares with its reference, interval included."""
     if proxy.reference is None or not math.isfinite(proxy.delta_iso):
@@ -198,3 +230,8 @@ def generations_table(summary) -> Table:
 
 def _fmt3(x: float) -> str:
     return f"{x:.3f}" if math.isfinite(x) else "-"
+
+
+def fmt3(x: float | None) -> str:
+    """A figure with three decimals, "-" where undefined (None, NaN, -inf)."""
+    return "-" if x is None else _fmt3(float(x))

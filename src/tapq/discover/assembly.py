@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tapq.bench import BenchStore, load_bench_data, noise_ceiling_iso
 from tapq.correlation import MIN_BAND
+from tapq.discover.benches import BenchTask, bench_labels
 from tapq.discover.config import DiscoverConfig
 from tapq.discover.controller import StrategyController
 from tapq.discover.evolution import Discovery, member_of
@@ -25,11 +26,11 @@ from tapq.discover.store import RunStore
 from tapq.discover.task import SearchTask
 from tapq.errors import TapqError
 from tapq.executors import make_executor
-from tapq.proxies import LayerStats, bench_for_scoring, iso_undefined
+from tapq.proxies import bench_for_scoring, iso_undefined
 from tapq.sandbox import SandboxJob, require_isolation, save_stats_for_sandbox
 
-__all__ = ["RUN_DB", "check_bench", "check_resumable", "check_run_folder", "open_discovery",
-           "search_task"]
+__all__ = ["RUN_DB", "check_bench", "check_benches", "check_resumable", "check_run_folder",
+           "open_discovery", "search_task"]
 
 RUN_DB = "run.db"
 
@@ -51,6 +52,19 @@ def check_bench(path: str | Path) -> None:
     if why:
         raise TapqError(f"{path} cannot support discovery: {why}; discovery needs at least "
                         f"{MIN_BAND} search configurations in one band (build more --configs)")
+
+
+def check_benches(paths: list[Path] | tuple[Path, ...]) -> None:
+    """`check_bench` for each benchmark of a run, and TapqError (one line) when one is
+    given twice: the mean over benchmarks would count it twice."""
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        resolved = Path(path).resolve()
+        if resolved in seen:
+            raise TapqError(f"benchmark {path} is given twice (--bench); name each once")
+        seen[resolved] = Path(path)
+    for path in paths:
+        check_bench(path)
 
 
 def check_resumable(store: RunStore, config: DiscoverConfig, resume: bool) -> bool:
@@ -112,24 +126,41 @@ def _replay_source(store: RunStore, source: Path) -> tuple[_NoLLM, dict]:
     return _NoLLM(meta["llm"]), meta.get("config") or {}
 
 
-def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str
-                ) -> tuple[SearchTask, list[LayerStats]]:
-    """The benchmark's data, its statistics written for the sandbox, the prompt context
-    (shared by the LLM loop and the GP search, so both are judged alike)."""
-    data, stats = bench_for_scoring(config.bench, config.execution.device)
+def _bench_task(path: Path, label: str, stats_path: Path, config: DiscoverConfig
+                ) -> BenchTask:
+    """One benchmark of the search: its data without the test split, its model's
+    statistics (cached per model) written for the sandbox, and the job reading them."""
+    data, stats = bench_for_scoring(path, config.execution.device)
     data = data.without_test()  # discovery never reads the test split
-    bench = BenchStore(config.bench)
+    save_stats_for_sandbox(stats, stats_path)
+    job = SandboxJob.from_file(stats_path, data.bit_choices, config.limits)
+    return BenchTask(label, Path(path), data, stats, job)
+
+
+def search_task(config: DiscoverConfig, out: Path, store: RunStore, llm_name: str
+                ) -> SearchTask:
+    """Every benchmark's data and statistics (written for the sandbox), the fitness
+    rule and the prompt context of the first benchmark (shared by the LLM loop and the
+    GP search, so both are judged alike)."""
+    labels = bench_labels(list(config.benches))
+    benches = tuple(
+        _bench_task(path, label, out / ("stats.pt" if i == 0 else f"stats_{i}.pt"), config)
+        for i, (path, label) in enumerate(zip(config.benches, labels)))
+    first = benches[0]
+    bench = BenchStore(first.path)
     try:
         ceiling = noise_ceiling_iso(bench)
     finally:
         bench.close()
-    stats_path = out / "stats.pt"
-    save_stats_for_sandbox(stats, stats_path)
-    context = task_context(stats, data.bit_choices, ceiling if math.isfinite(ceiling) else 1.0)
-    store.set_meta(llm=llm_name, layers=[s.name for s in stats], bit_choices=data.bit_choices,
-                   noise_ceiling_iso=ceiling)
-    job = SandboxJob.from_file(stats_path, data.bit_choices, config.limits)
-    return SearchTask(data, job, context), stats
+    context = task_context(first.stats, first.data.bit_choices,
+                           ceiling if math.isfinite(ceiling) else 1.0)
+    store.set_meta(llm=llm_name, layers=[s.name for s in first.stats],
+                   bit_choices=first.data.bit_choices, noise_ceiling_iso=ceiling,
+                   fitness_rule=config.fitness,
+                   benches=[{"label": b.label, "path": str(b.path.resolve()),
+                             "target": b.data.target, "layers": len(b.stats)}
+                            for b in benches])
+    return SearchTask(benches, context, config.fitness)
 
 
 def open_discovery(config: DiscoverConfig, resume: bool = False,
@@ -163,9 +194,9 @@ def open_discovery(config: DiscoverConfig, resume: bool = False,
     done = store.generations()
     theta = done[-1].theta if done else None
     controller = StrategyController(list(strategies), config.search.controller, theta=theta)
-    task, stats = search_task(config, out, store, llm.name)
+    task = search_task(config, out, store, llm.name)
     if config.search.seeds:
-        score_seeds(store, task, stats)
+        score_seeds(store, task)
     population = _population(store, config.search.population)
     return Discovery(config, store, llm, executor, task, strategies, controller, population)
 

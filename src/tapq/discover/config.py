@@ -20,8 +20,9 @@ from tapq.sandbox import SandboxLimits
 
 PROMPT_STYLES = ("teach", "plain")
 SEARCH_KINDS = ("llm", "gp")
+FITNESS_RULES = ("mean", "min")  # how a candidate's fitness on several benchmarks combines
 
-__all__ = ["PROMPT_STYLES", "SEARCH_KINDS", "DiscoverConfig", "ExecutionConfig", "LLMConfig",
+__all__ = ["FITNESS_RULES", "PROMPT_STYLES", "SEARCH_KINDS", "DiscoverConfig", "ExecutionConfig", "LLMConfig",
            "SearchConfig", "resume_field"]
 
 
@@ -123,28 +124,52 @@ class ExecutionConfig:
 @dataclass(frozen=True)
 class DiscoverConfig:
     """Attributes:
-        bench: the ground-truth benchmark fitness is measured on.
+        bench: the ground-truth benchmark fitness is measured on (the first, when there
+            are several: its network is the one prompts describe and diagnose).
+        more_benches: further benchmarks a candidate is scored on, each on its own search
+            split, primary target and model statistics (``--bench A --bench B``).
+        fitness: how the benchmarks' iso-budget rhos combine into the fitness (and the
+            select figures into the final choice): ``mean`` or ``min`` (the worst one).
         out: the run folder (database, log, best_proxy.py, leaderboard).
         llm: the LLM and its sampling.
         search: the evolution's size, seed and strategy controller.
         limits: sandbox limits per candidate.
         execution: where candidates are evaluated and statistics computed.
+        transfer: the benchmarks the transfer check judges the best novel proxy on, less
+            those searched (None: every shipped one; empty: no transfer check). Not a
+            resume key: it changes no candidate's score.
         replay: a finished run's folder: answer every request from its LLM cache (an
             exact replay without the LLM; a request it never made is an error).
     """
 
     bench: Path = resume_field("bench", DEFAULT_BENCH)
+    more_benches: tuple[Path, ...] = resume_field("more_benches", ())
+    fitness: str = resume_field("fitness", "mean")
     out: Path = Path("tapq-run")
     llm: LLMConfig = field(default_factory=LLMConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     replay: Path | None = None
+    transfer: tuple[Path, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.fitness not in FITNESS_RULES:
+            raise ValueError(f"unknown fitness {self.fitness!r}; use one of {FITNESS_RULES}")
+        object.__setattr__(self, "more_benches", tuple(Path(b) for b in self.more_benches))
+        if self.transfer is not None:
+            object.__setattr__(self, "transfer", tuple(Path(b) for b in self.transfer))
+
+    @property
+    def benches(self) -> tuple[Path, ...]:
+        """Every benchmark the run searches, the first one first."""
+        return (Path(self.bench), *self.more_benches)
 
     def resume_key(self) -> dict:
         """The settings a resumed run must share with the stored one, by name."""
         key = _resume_values(self)
         key["bench"] = str(Path(self.bench).resolve())
+        key["more_benches"] = [str(Path(b).resolve()) for b in self.more_benches]
         # Only the chosen search's settings: a GP run has no LLM, sampling or controller
         # (and the report must not show them), an LLM run no GP settings.
         unused = _GP_KEYS if self.search.kind == "llm" else _LLM_KEYS
@@ -156,6 +181,7 @@ class DiscoverConfig:
         legacy value where it has one, else its default."""
         defaults = _resume_values(DiscoverConfig())
         defaults.pop("bench")
+        defaults["more_benches"] = []  # as the key stores it (JSON)
         return {**defaults, **_legacy_values(DiscoverConfig)}
 
     def settled(self, stored: dict | None) -> DiscoverConfig:

@@ -60,7 +60,7 @@ class Discovery:
         self.config, self.store, self.llm, self.executor = config, store, llm, executor
         self.task, self.strategies = task, strategies
         self.controller, self.population = controller, population
-        self.novelty = NoveltyJudge(store)
+        self.novelty = NoveltyJudge(store, task.labels)
         self.prompter = Prompter(config.search.prompts, store, task)
         seed = best_seed(store.seeds())
         self.best_seed = seed.fitness if seed is not None else float("-inf")
@@ -213,10 +213,7 @@ class Discovery:
             return record
         original = earlier.get(record.code_hash) or evaluated[record.code_hash]
         if original is not record:
-            record.duplicate_of = original.id
-            record.status, record.error, record.fitness = (original.status, original.error,
-                                                           original.fitness)
-            record.metrics, record.table = original.metrics, original.table
+            record.take_outcome(original)
             # a verbatim seed is a copy of it; else the original's verdict (given when
             # it was stored) holds for its repeat
             record.copy_of = (original.id if original.is_seed and original.copy_of is None

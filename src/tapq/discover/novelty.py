@@ -62,6 +62,13 @@ class NoveltyIndex:
                 return record_id
         return None
 
+    def copies(self, table: np.ndarray) -> list[int]:
+        """The ids of every known table that ranks its cells like `table` does, in the
+        order they were added."""
+        ranks = _centred_ranks(table)
+        return [record_id for record_id, known in zip(self._ids, self._ranks)
+                if known.shape == ranks.shape and float(known @ ranks) >= self.threshold]
+
     def similarity(self, table: np.ndarray) -> tuple[int | None, float]:
         """The most similar known table's id and its Spearman with `table`."""
         ranks = _centred_ranks(table)

@@ -1,7 +1,7 @@
 """Seeds: what the run must beat, scored before the LLM is asked anything.
 
 Every human baseline (tapq.proxies) and every hint's starting-point body (prompts) is
-scored on the benchmark exactly like a candidate and stored as a seed (operator ``seed``,
+scored on the benchmark(s) exactly like a candidate and stored as a seed (operator ``seed``,
 generation -1). They are the reference for novelty -- a candidate that ranks like a seed
 is a copy, not a discovery -- the target every prompt shows, and the hints' bodies are
 the first parents. Both are the package's own code and run in this process: a seed's
@@ -19,7 +19,7 @@ from tapq.discover.prompting import load_hints
 from tapq.discover.scoring import NoveltyJudge, score
 from tapq.discover.store import SEED, SEED_GENERATION, CandidateRecord, RunStore, Status
 from tapq.discover.task import SearchTask
-from tapq.proxies import BASELINE_PROXIES, LayerStats, proxy_table
+from tapq.proxies import BASELINE_PROXIES, proxy_table
 
 __all__ = ["BASELINE_PREFIX", "baseline_tables", "best_seed", "hint_program", "score_seeds",
            "seed_name"]
@@ -46,8 +46,7 @@ def _record(slot: int, hint: str, thought: str, code: str | None) -> CandidateRe
                            code_hash=code_hash(code) if code else None, status=Status.OK)
 
 
-def score_seeds(store: RunStore, task: SearchTask, stats: list[LayerStats]
-                ) -> list[CandidateRecord]:
+def score_seeds(store: RunStore, task: SearchTask) -> list[CandidateRecord]:
     """Score and store every baseline and hint body as a seed (once per run); returns
     the run's seeds. Copies among the seeds are marked too (the ``fisher`` hint's body is
     the ``fisher`` baseline)."""
@@ -58,13 +57,13 @@ def score_seeds(store: RunStore, task: SearchTask, stats: list[LayerStats]
     for name, proxy in BASELINE_PROXIES.items():
         record = _record(len(records), BASELINE_PREFIX + name,
                          (proxy.__doc__ or name).strip().splitlines()[0], None)
-        _score(record, proxy, stats, task)
+        _score(record, proxy, task)
         records.append(record)
     for name, hint in load_hints().items():
         record = _record(len(records), name, hint.text, hint_program(name))
-        _score(record, _compiled(record.code), stats, task)
+        _score(record, _compiled(record.code), task)
         records.append(record)
-    judge = NoveltyJudge(store)
+    judge = NoveltyJudge(store, task.labels)
     for record in records:
         judge.judge(record)
         store.add_candidate(record)
@@ -79,10 +78,12 @@ def _compiled(code: str):
     return namespace["sensitivity"]
 
 
-def _score(record: CandidateRecord, proxy, stats: list[LayerStats], task: SearchTask) -> None:
+def _score(record: CandidateRecord, proxy, task: SearchTask) -> None:
+    """Score one seed on every benchmark's statistics."""
     start = time.perf_counter()
     try:
-        score(record, proxy_table(stats, proxy, task.data.bit_choices), task)
+        score(record, [proxy_table(b.stats, proxy, b.data.bit_choices) for b in task.benches],
+              task)
     except Exception as error:  # noqa: BLE001 -- a seed failing on this network is recorded
         record.status, record.error = Status.ERROR, f"{type(error).__name__}: {error}"
     record.eval_seconds = time.perf_counter() - start

@@ -7,11 +7,17 @@ Tables:
   fitness and every metric, the sensitivity table, tokens and timings. ``duplicate_of``
   points at the first candidate with the same normalised code (evaluated once);
   ``copy_of`` at the seed or earlier candidate whose table ranks like this one's (a
-  different program, the same proxy). *Seeds* -- every human baseline and every hint's
+  different program, the same proxy). ``bench_scores``: per benchmark searched (by its
+  label in meta ``benches``), that benchmark's fitness, every figure and the table (the
+  row's ``fitness`` and ``metrics`` combine them by the run's rule; runs stored before
+  several benchmarks could be searched have none). *Seeds* -- every human baseline and every hint's
   starting body, scored before the first LLM call -- are rows of operator ``seed`` and
   generation -1 (shown as "seed"); runs stored before seeds existed have none.
 - ``generations``: one row per finished generation: the population after it and the
   controller's state and probabilities (the strategy trajectory).
+- ``transfer``: the transfer check of the finished run (transfer.py): one row per proxy
+  judged on a shipped benchmark the run did not search (test split, intervals), rewritten
+  each time the run finishes; meta ``transfer_notes`` says what was not checked and why.
 - ``llm_cache``: every LLM request and answer by hash (see llm_cache.py), so a run
   can be replayed without the LLM.
 A run killed at any point loses only the candidates in flight; resuming re-asks nothing
@@ -43,15 +49,18 @@ CREATE TABLE IF NOT EXISTS candidates (
     code_hash TEXT, status TEXT NOT NULL, error TEXT, fitness REAL, metrics TEXT,
     table_json TEXT, duplicate_of INTEGER, prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL, llm_seconds REAL NOT NULL, eval_seconds REAL NOT NULL,
-    cached INTEGER NOT NULL, created REAL NOT NULL, copy_of INTEGER,
+    cached INTEGER NOT NULL, created REAL NOT NULL, copy_of INTEGER, bench_scores TEXT,
     UNIQUE (generation, slot));
+CREATE TABLE IF NOT EXISTS transfer (
+    bench TEXT NOT NULL, role TEXT NOT NULL, proxy TEXT NOT NULL, figures TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (
     generation INTEGER PRIMARY KEY, population TEXT NOT NULL, theta TEXT NOT NULL,
     probabilities TEXT NOT NULL, loss REAL, best_fitness REAL, finished REAL NOT NULL);
 """
 _COLUMNS = ("id, generation, slot, operator, hint, parents, prompt, response, thought, code, "
             "code_hash, status, error, fitness, metrics, table_json, duplicate_of, "
-            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached, copy_of")
+            "prompt_tokens, completion_tokens, llm_seconds, eval_seconds, cached, copy_of, "
+            "bench_scores")
 SEED_GENERATION = -1  # the generation number of seeds (scored before generation 0)
 SEED = "seed"         # their operator
 
@@ -100,6 +109,7 @@ class CandidateRecord:
     eval_seconds: float = 0.0
     cached: bool = False
     copy_of: int | None = None
+    bench_scores: dict[str, dict] = field(default_factory=dict)
     id: int | None = None
 
     @property
@@ -126,6 +136,21 @@ class CandidateRecord:
     @property
     def generation_label(self) -> str:
         return SEED if self.is_seed else str(self.generation)
+
+    def bench_tables(self) -> dict[str, list[list[float]]]:
+        """The table on each benchmark searched, by label (the one table a run stored
+        before several benchmarks could be searched, under the label "")."""
+        tables = {k: v["table"] for k, v in self.bench_scores.items() if v.get("table")}
+        if not tables and self.table is not None:
+            tables[""] = self.table
+        return tables
+
+    def take_outcome(self, original: CandidateRecord) -> None:
+        """The outcome of `original`, which this record repeats verbatim."""
+        self.duplicate_of = original.id
+        self.status, self.error, self.fitness = original.status, original.error, original.fitness
+        self.metrics, self.table = original.metrics, original.table
+        self.bench_scores = original.bench_scores
 
 
 @dataclass(frozen=True)
@@ -158,9 +183,10 @@ class RunStore:
                 raise TapqError(f"{self.path} is an SQLite file but not a tapq run database")
             self._conn.executescript(SCHEMA)
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(candidates)")}
-            if "copy_of" not in columns:  # a run stored before novelty was recorded
-                self._conn.execute("ALTER TABLE candidates ADD COLUMN copy_of INTEGER")
-                self._conn.commit()
+            for column, kind in (("copy_of", "INTEGER"), ("bench_scores", "TEXT")):
+                if column not in columns:  # a run stored before it was recorded
+                    self._conn.execute(f"ALTER TABLE candidates ADD COLUMN {column} {kind}")
+                    self._conn.commit()
         except sqlite3.DatabaseError as error:
             raise TapqError(f"{self.path} is not a tapq run database ({error})") from None
 
@@ -196,7 +222,7 @@ class RunStore:
         """Store a scored candidate; returns its id (also set on `record`)."""
         row = asdict(record)
         row.pop("id")
-        for key in ("parents", "prompt", "metrics", "table"):
+        for key in ("parents", "prompt", "metrics", "table", "bench_scores"):
             row[key] = None if row[key] is None else _json(row[key])
         row["table_json"] = row.pop("table")
         row["status"] = Status(record.status).value
@@ -260,7 +286,8 @@ class RunStore:
         records = []
         for row in cursor:
             (id_, gen, slot, op, hint, parents, prompt, response, thought, code, code_hash,
-             status, error, fit, metrics, table, dup, pt, ct, ls, es, cached, copy_of) = row
+             status, error, fit, metrics, table, dup, pt, ct, ls, es, cached, copy_of,
+             scores) = row
             records.append(CandidateRecord(
                 generation=gen, slot=slot, operator=op, hint=hint, parents=json.loads(parents),
                 prompt=json.loads(prompt), response=response, thought=thought, code=code,
@@ -269,8 +296,30 @@ class RunStore:
                 metrics=json.loads(metrics or "{}"),
                 table=json.loads(table) if table else None, duplicate_of=dup,
                 prompt_tokens=pt, completion_tokens=ct, llm_seconds=ls, eval_seconds=es,
-                cached=bool(cached), copy_of=copy_of, id=id_))
+                cached=bool(cached), copy_of=copy_of,
+                bench_scores=json.loads(scores) if scores else {}, id=id_))
         return records
+
+    # ---------------------------------------------------------------- transfer check
+    def set_transfer(self, rows: list[dict], notes: list[str]) -> None:
+        """Replace the stored transfer check: `rows` (each with ``bench``, ``role``,
+        ``proxy`` and its figures) and the one-line `notes`."""
+        self._conn.execute("DELETE FROM transfer")
+        self._conn.executemany("INSERT INTO transfer VALUES (?, ?, ?, ?)",
+                               [(r["bench"], r["role"], r["proxy"], _json(r)) for r in rows])
+        self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           ("transfer_notes", _json(notes)))
+        self._conn.commit()
+
+    def transfer(self) -> tuple[list[dict], list[str]] | None:
+        """The stored transfer check (rows, notes), or None when the run has none (not
+        finished, or finished before transfer checks existed)."""
+        notes = self.meta().get("transfer_notes")
+        if notes is None:
+            return None
+        rows = [json.loads(f) for (f,) in self._conn.execute(
+            "SELECT figures FROM transfer ORDER BY rowid")]
+        return rows, notes
 
     # ---------------------------------------------------------------- generations
     def add_generation(self, record: GenerationRecord) -> None:

@@ -2,8 +2,9 @@
 
 For a run: fitness per generation, the strategy controller's trajectory, score-vs-accuracy
 of the best novel and best human proxy, measured Pareto curves, bits per layer at the
-default budget, the leaderboard (seeds, novel candidates and copies marked), the best
-novel proxy's thought and code, and metadata.
+default budget, the benchmarks searched (several: each one's fitness), the leaderboard
+(seeds, novel candidates and copies marked), the best novel proxy's thought and code, the
+transfer check on the shipped benchmarks the run did not search, and metadata.
 For a benchmark alone: its reliability, per-layer sensitivity and the human proxies.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tapq.proxies import iso_undefined
 from tapq.report.data import (BenchView, ProxyView, RunView, baseline_views, best_human_view,
                               load_bench_view, load_run_view, proxy_view, with_test_intervals)
 from tapq.report.sweep import DEFAULT_BUDGETS, pareto_points
+from tapq.report.transfer import benches_section, transfer_section
 
 REPORT = "report.html"
 FIGURES = "report_figures"
@@ -172,8 +174,12 @@ def _run_report(run: RunView, out: Path, budget: float, budgets: tuple[float, ..
              "bits per layer"),
         save("proxies", figures.baselines(everyone, bench.ceiling_iso), "proxy fitness"),
         grid=True))
+    searched = benches_section(run)
+    if searched is not None:
+        sections.append(searched)
     sections.append(_leaderboard(run))
     sections.append(_best_section(run, discovered, humans, gp))
+    sections.append(transfer_section(run))
     sections.append(_metadata(run, bench))
     title = "tapq discovery report"
     subtitle = (f"{run.path.resolve()} · benchmark {bench.info['model']} on "
@@ -312,6 +318,10 @@ def _metadata(run: RunView, bench: BenchView) -> str:
             ["benchmark", f"{bench.path} ({bench.info['measured']} configurations, PTQ "
                           f"{bench.info['ptq']})"],
             ["versions", _versions()]]
+    if len(meta.get("benches") or []) > 1:
+        rows.insert(-1, ["benchmarks searched / fitness",
+                         ", ".join(b["label"] for b in meta["benches"])
+                         + f" / {meta.get('fitness_rule', 'mean')}"])
     return H.section("Run", "Everything needed to reproduce it (tapq discover --resume "
                      "continues it" + ("" if config.get("search") == "gp" else
                                        "; --replay re-runs it from its LLM cache") + ").",

@@ -54,6 +54,7 @@ class RunView:
     generations: list[GenerationRecord]
     leaderboard: list[CandidateRecord]
     statuses: dict[str, int] = field(default_factory=dict)
+    transfer: tuple[list[dict], list[str]] | None = None  # rows and notes (transfer.py)
 
 
 def load_bench_view(path: str | Path) -> BenchView:
@@ -127,7 +128,7 @@ def load_run_view(path: str | Path) -> RunView:
                 continue
             statuses[record.status] = statuses.get(record.status, 0) + 1
         return RunView(path, meta, summarize(store), store.generations(), leaderboard(store),
-                       statuses)
+                       statuses, store.transfer())
     finally:
         store.close()
 

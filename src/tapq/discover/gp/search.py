@@ -73,7 +73,7 @@ class GPSearch:
                  task: SearchTask, population: list[Member], wall_before: float = 0.0):
         self.config, self.store, self.executor, self.task = config, store, executor, task
         self.population = population
-        self.novelty = NoveltyJudge(store)
+        self.novelty = NoveltyJudge(store, task.labels)
         self._trees: dict[int, Node] = {}
         # (generation, code hash) of every stored program, kept here rather than re-read
         # each generation: a long GP run stores thousands of tables.
@@ -189,10 +189,7 @@ class GPSearch:
         for draft in drafts:
             original = earlier[draft.code_hash] or groups[draft.code_hash][0]
             if original is not draft:
-                draft.duplicate_of = original.id
-                draft.status, draft.error, draft.fitness = (original.status, original.error,
-                                                            original.fitness)
-                draft.metrics, draft.table = original.metrics, original.table
+                draft.take_outcome(original)
                 draft.copy_of = original.copy_of
             else:
                 self.novelty.judge(draft)  # in slot order, as the LLM loop judges
@@ -225,8 +222,8 @@ def open_gp_search(config: DiscoverConfig, resume: bool = False, backend=None) -
     if done:
         by_id = {c.id: c for c in store.candidates()}
         population = [member_of(by_id[i]) for i in done[-1].population]
-    task, stats = search_task(config, out, store, GP_LLM_NAME)
+    task = search_task(config, out, store, GP_LLM_NAME)
     if config.search.seeds:  # the same reference for novelty as an LLM run has
-        score_seeds(store, task, stats)
+        score_seeds(store, task)
     wall_before = store.meta().get("wall_seconds", 0.0)
     return GPSearch(config, store, executor, task, population, wall_before)
