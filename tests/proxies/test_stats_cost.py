@@ -72,7 +72,9 @@ def test_only_the_chosen_statistics_are_computed_the_rest_are_nan(digits_model, 
 def test_defaults_depend_on_model_size():
     small, large = StatsConfig().resolved(10_000), StatsConfig().resolved(5_000_000)
     assert (small.n, small.hutchinson_probes, small.power_iters) == (128, 16, 20)
-    assert small.statistics == ALL_STATISTICS and small.skipped() == ()
+    # per-cell statistics (AdaRound weights, one evaluation per layer x bits) are opt-in
+    assert small.skipped() == ("ptq", "delta_loss")
+    assert StatsConfig(statistics=ALL_STATISTICS).resolved(10_000).skipped() == ()
     assert large.n < small.n and large.hutchinson_probes < small.hutchinson_probes
     assert large.skipped() == ("hessian_eig", "ptq", "delta_loss")  # cost grows per cell
     asked = StatsConfig(statistics=("hessian_eig",)).resolved(5_000_000)

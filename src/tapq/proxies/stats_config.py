@@ -20,9 +20,14 @@ __all__ = ["ALL_STATISTICS", "LARGE_MODEL", "StatsConfig", "parse_statistics"]
 
 ALL_STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow",
                   "patches", "act_range", "ptq", "delta_loss")
-# Left out of a large model's default: each costs per (layer, bit-width) work that grows
-# with the model (AdaRound optimisations, one quantized evaluation per cell).
-_COSTLY = ("hessian_eig", "ptq", "delta_loss")
+# Left out of every default, asked for by name (`--stats ...,ptq,delta_loss` or `all`):
+# each costs per (layer, bit-width) work -- one AdaRound optimisation, one quantized
+# evaluation of the calibration batch per cell -- that would add minutes (AdaRound on the
+# shipped benchmark: ~15 CPU-minutes) to the first run of every command that scores
+# proxies, the README's demo included. Cached once computed.
+_OPT_IN = ("ptq", "delta_loss")
+# Also left out of a large model's default: one backward per layer per power iteration.
+_COSTLY = ("hessian_eig", *_OPT_IN)
 LARGE_MODEL = 1_000_000  # parameters
 _SMALL = {"n": 128, "hutchinson_probes": 16, "power_iters": 20}
 _LARGE = {"n": 32, "hutchinson_probes": 8, "power_iters": 0}
@@ -58,7 +63,7 @@ class StatsConfig:
             large = num_params >= LARGE_MODEL
             statistics = tuple(s for s in ALL_STATISTICS
                                if not (s == "hessian_eig" and values["power_iters"] < 1)
-                               and not (large and s in _COSTLY))
+                               and s not in _OPT_IN and not (large and s in _COSTLY))
         if "hessian_eig" in statistics and values["power_iters"] < 1:
             values["power_iters"] = _SMALL["power_iters"]  # asked for by name: compute it
         for key in ("n", "hutchinson_probes"):
