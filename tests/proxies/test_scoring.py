@@ -105,9 +105,13 @@ def test_cli_proxy_eval_json_has_the_contract_keys(bench):
             "spearman_iso_select", "spearman_iso_test", "ms", "target", "split",
             "spearman_iso_ci", "reference", "delta_iso", "delta_iso_ci", "verdict"}
     assert all(keys <= set(r) for r in rows)
-    hawq, size = rows
-    assert hawq["reference"] == size["reference"] == "hawq_v2"  # the best built-in given
-    assert hawq["delta_iso"] == 0 and hawq["delta_iso_ci"] == [0, 0]
+    # the reference is the better of the built-ins given on the search split (they are
+    # close on this small benchmark, so which one it is is not part of the contract)
+    best = max(rows, key=lambda r: r["spearman_iso"])
+    other = next(r for r in rows if r is not best)
+    assert all(r["reference"] == best["proxy"] for r in rows)
+    assert best["delta_iso"] == 0 and best["delta_iso_ci"] == [0, 0]
+    size = other
     low, high = size["spearman_iso_ci"]
     assert low <= size["spearman_iso_test"] <= high and high - low > 0.01
     low, high = size["delta_iso_ci"]

@@ -109,10 +109,13 @@ class Comparer:
                  tied: Sequence[Sequence[str]] = (), bench: str | None = None,
                  qat_epochs: int = 0, model_spec: str = "", device: DeviceLike = None,
                  pin_first_last: int | None = None,
-                 stats_config: StatsConfig | None = None) -> None:
+                 stats_config: StatsConfig | None = None,
+                 budgets: Sequence[Budget] = ()) -> None:
         """`pinned` holds layers at given bits; `pin_first_last` adds the first and last
         layer at that many bits; `tied` groups layers that share a bit-width;
-        `stats_config` sets what the proxies' statistics cost (default by model size)."""
+        `stats_config` sets what the proxies' statistics cost (default by model size);
+        `budgets`, if given, are checked for feasibility before any statistic is
+        computed (an impossible budget is a one-line error, not minutes later)."""
         self.data, self.bits, self.a_bits = data, list(bits), a_bits
         self.tied, self.bench = tied, bench
         self.qat_epochs, self.model_spec = qat_epochs, model_spec
@@ -125,6 +128,11 @@ class Comparer:
                        **(pinned or {})}
         if bench:  # the oracle row comes last: check its benchmark before any work
             _open_bench_of(bench, self.measurer.layer_names).close()
+        if budgets:  # feasibility does not depend on the proxy: any table will do
+            layers = self.measurer.layer_names
+            allocate(np.zeros((len(layers), len(self.bits))), layers, self.bits,
+                     self.measurer.costs, budgets, self.a_bits, self.pinned, self.tied,
+                     self.model_spec)
         # the statistics' PTQ weights and delta_loss follow the PTQ measured here
         view = PTQView(asdict(settings or PTQSettings()), tuple(sorted(self.bits)), a_bits)
         stats = model_stats(model, data, device, stats_config, view) if loaded else []
@@ -202,7 +210,8 @@ def compare(model: nn.Module, data: DatasetSplits, budgets: Sequence[Budget],
             proxies: Sequence[str], measure: bool = True, references: bool = True,
             **options) -> list[CompareRow]:
     """Several proxies at one budget, measured (see ``Comparer`` for the options)."""
-    return Comparer(model, data, proxies, **options).at(budgets, measure, references)
+    return Comparer(model, data, proxies, budgets=budgets, **options).at(budgets, measure,
+                                                                          references)
 
 
 def pareto_sweep(comparer: Comparer, budgets: Sequence[Budget], references: bool = True,
