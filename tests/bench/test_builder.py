@@ -222,3 +222,21 @@ def test_a_benchmark_from_before_a_setting_existed_resumes_as_its_default(bench,
     assert _rows(old) == before
     with pytest.raises(TapqError, match="pin_first_last differs"):
         build_bench(replace(SPEC, pin_first_last=8), old)
+
+
+def test_a_resumed_build_may_measure_more_repeats_but_not_fewer(tmp_path):
+    spec = BenchSpec(model="digits-cnn", data="digits?eval_n=120&calib_n=64", configs=12,
+                     ptq="rtn", repeat=2, bits=(2, 4, 8), calib_size=32,
+                     layer_sensitivity=False)
+    path = tmp_path / "grow.db"
+    build_bench(spec, path).close()
+    before = {(c, s): (a, l) for c, s, a, l in _rows(path)}
+    build_bench(replace(spec, repeat=5), path).close()
+    after = {(c, s): (a, l) for c, s, a, l in _rows(path)}
+    assert sum(s == 1 for _, s in before) == 2 and sum(s == 1 for _, s in after) == 5
+    assert all(after[key] == value for key, value in before.items())  # nothing re-measured
+    store = BenchStore(path)
+    assert store.meta()["spec"]["repeat"] == 5
+    store.close()
+    with pytest.raises(TapqError, match="may grow on resume, not shrink"):
+        build_bench(replace(spec, repeat=3), path)

@@ -7,6 +7,7 @@ from tapq.bench import DEFAULT_BENCH
 from tapq.discover import (CandidateRecord, ControllerConfig, DiscoverConfig, ExecutionConfig,
                            LLMConfig, RunStore, SearchConfig, Status, check_resumable)
 from tapq.errors import TapqError
+from tapq.proxies import canonical_stats
 
 # The resume key as runs stored it before the settings were grouped (flat, nine keys).
 STORED_BEFORE_GROUPING = {"bench": str(DEFAULT_BENCH.resolve()), "llm": "embedded",
@@ -29,7 +30,7 @@ def test_the_resume_key_covers_what_changes_scores_and_nothing_else():
     assert set(key) - set(STORED_BEFORE_GROUPING) == {
         "controller_beta", "controller_lr", "controller_steps", "controller_floor",
         "controller_margin", "controller_reward", "prompts", "seeds", "search",
-        "more_benches", "fitness"}
+        "more_benches", "fitness", "stats"}
     assert key["search"] == "llm"  # a run stored before the choice existed was an LLM run
     moved = DiscoverConfig(llm=LLMConfig(base_url="http://x", threads=3),
                            search=SearchConfig(generations=9),
@@ -68,6 +69,23 @@ def test_the_benchmarks_and_the_fitness_rule_are_resume_settings(tmp_path):
     assert key["more_benches"] == [str(other.resolve())] and key["fitness"] == "min"
     with pytest.raises(ValueError, match="unknown fitness"):
         DiscoverConfig(fitness="median")
+
+
+def test_the_statistics_candidates_see_are_a_resume_setting(tmp_path):
+    """A run stored before --stats existed saw the model's defaults; asking for the opt-in
+    statistics changes what candidates read, so it is named, not silently continued."""
+    store = _started_run(tmp_path / "run.db", STORED_BEFORE_GROUPING)
+    try:
+        assert check_resumable(store, DiscoverConfig(out=tmp_path), resume=True)
+        with pytest.raises(TapqError, match=r"other settings \(stats\)"):
+            check_resumable(store, DiscoverConfig(out=tmp_path, stats="+delta_loss"),
+                            resume=True)
+    finally:
+        store.close()
+    config = DiscoverConfig(stats=canonical_stats(" +delta_loss, ptq"))
+    assert config.resume_key()["stats"] == "+ptq,delta_loss"
+    assert config.stats_config.extra == ("ptq", "delta_loss")
+    assert DiscoverConfig().stats_config.resolved(10_000).skipped() == ("ptq", "delta_loss")
 
 
 def test_controller_settings_are_checked():

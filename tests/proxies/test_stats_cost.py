@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from tapq.errors import TapqError
-from tapq.proxies import ALL_STATISTICS, StatsConfig, collect_stats, parse_statistics
+from tapq.proxies import (ALL_STATISTICS, StatsConfig, collect_stats, parse_statistics,
+                          parse_stats_option)
 from tapq.proxies import stats_passes
 
 
@@ -88,3 +89,26 @@ def test_statistics_are_named_in_one_flag():
     assert parse_statistics(None) is None
     with pytest.raises(TapqError, match="unknown statistic hessian"):
         parse_statistics("grad,hessian")
+
+
+def test_plus_names_add_opt_in_statistics_to_the_defaults():
+    statistics, extra = parse_stats_option("+delta_loss")
+    assert statistics is None and extra == ("delta_loss",)
+    for params in (10_000, 5_000_000):
+        added = StatsConfig(extra=extra).resolved(params)
+        default = StatsConfig().resolved(params)
+        assert set(added.statistics) == {*default.statistics, "delta_loss"}
+        assert added.skipped() == tuple(s for s in default.skipped() if s != "delta_loss")
+    # the same set is the same configuration (one cache key), however it was named
+    named = StatsConfig(statistics=("fisher", "grad", "delta_loss")).resolved(10_000)
+    assert named.statistics == ("grad", "fisher", "delta_loss")
+    assert parse_stats_option("fisher,grad") == (("fisher", "grad"), ())
+    with pytest.raises(TapqError, match="unknown statistic hessian"):
+        parse_stats_option("+hessian")
+
+
+def test_the_stats_help_names_every_statistic():
+    from tapq.cli.common import STATS_HELP
+
+    listed = STATS_HELP.split("(", 1)[1].split(")", 1)[0]
+    assert tuple(n.strip() for n in listed.split(",")) == ALL_STATISTICS

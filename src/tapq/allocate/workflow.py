@@ -145,9 +145,11 @@ class Comparer:
 
     @classmethod
     def for_bench(cls, bench: str | Path, proxies: Sequence[str], ptq: str | None = None,
-                  oracle: bool = True, device: DeviceLike = None) -> "Comparer":
+                  oracle: bool = True, device: DeviceLike = None,
+                  stats_config: StatsConfig | None = None) -> "Comparer":
         """A Comparer on a benchmark's own model, data, bit choices and PTQ (or `ptq`), with
-        its oracle row unless ``oracle=False``: what a proxy buys on that ground truth."""
+        its oracle row unless ``oracle=False``: what a proxy buys on that ground truth.
+        `stats_config` sets the proxies' statistics (default by model size)."""
         store = BenchStore(bench)
         try:
             meta = store.meta()
@@ -161,7 +163,7 @@ class Comparer:
                    proxies, bits=spec["bits"], a_bits=spec["a_bits"],
                    settings=PTQSettings(weight_rounding=ptq or spec["ptq"]),
                    bench=str(bench) if oracle else None, model_spec=spec["model"],
-                   device=device)
+                   device=device, stats_config=stats_config)
 
     def at(self, budgets: Sequence[Budget], measure: bool = True, references: bool = True
            ) -> list[CompareRow]:

@@ -309,6 +309,15 @@ def _check_resumable(out: str | Path, meta: dict) -> None:
     old = BenchStore.existing_meta(out)
     if isinstance(old.get("spec"), dict):  # settings added since: the file used the default
         old["spec"] = {**json.loads(json.dumps(asdict(BenchSpec()))), **old["spec"]}
+        # --repeat may grow: more configurations measured under the second seed (tighter
+        # seed-based ceilings) without re-measuring any; a smaller one would leave stored
+        # repeats the spec does not describe.
+        grown = meta.get("spec", {}).get("repeat")
+        if grown is not None and grown >= old["spec"]["repeat"]:
+            old["spec"]["repeat"] = grown
+        elif grown is not None:
+            raise TapqError(f"{out} holds {old['spec']['repeat']} repeated configurations; "
+                            f"--repeat may grow on resume, not shrink to {grown}")
     for key in ("spec", "model_hash", "layers"):
         new = json.loads(json.dumps(meta.get(key)))
         if old and key in meta and old.get(key) != new:

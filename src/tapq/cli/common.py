@@ -62,6 +62,15 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
                         "class-stratified subset of N evaluation examples")
 
 
+# The names of tapq.proxies.ALL_STATISTICS, written out: importing them would import torch
+# for every command's --help (tests/cli check the two agree).
+STATS_HELP = ("statistics to compute, comma-separated (grad, act, hessian_trace, hessian_eig, "
+              "fisher, synflow, patches, act_range, ptq, delta_loss): "
+              "NAMES computes only those (the others are NaN, and a proxy reading them "
+              "fails), +NAMES the model's defaults plus those (ptq and delta_loss are "
+              "never a default), all every one")
+
+
 def add_stats_args(parser: argparse.ArgumentParser) -> None:
     """``--stats-n --hutchinson-probes --power-iters --stats``: what the layer statistics
     cost, on every command that computes them (read with `stats_config`)."""
@@ -75,14 +84,12 @@ def add_stats_args(parser: argparse.ArgumentParser) -> None:
                        help="Rademacher probes per Hessian trace (one backward each)")
     group.add_argument("--power-iters", type=int, metavar="N", help="power iterations per "
                        "Hessian eigenvalue (one backward per layer each)")
-    group.add_argument("--stats", metavar="all|NAMES", help="statistics to compute, comma-"
-                       "separated: grad, act, hessian_trace, hessian_eig, fisher, synflow; "
-                       "the others are NaN, and a proxy reading them fails")
+    group.add_argument("--stats", metavar="all|NAMES|+NAMES", help=STATS_HELP)
 
 
 def stats_config(args: argparse.Namespace):
     """The StatsConfig the statistics flags name (None fields: defaults by model size)."""
-    from tapq.proxies import StatsConfig, parse_statistics
+    from tapq.proxies import StatsConfig, parse_stats_option
 
     for flag, value in (("--stats-n", args.stats_n), ("--hutchinson-probes",
                                                       args.hutchinson_probes)):
@@ -90,8 +97,9 @@ def stats_config(args: argparse.Namespace):
             raise TapqError(f"{flag} must be at least 1")
     if args.power_iters is not None and args.power_iters < 0:
         raise TapqError("--power-iters must not be negative")
+    statistics, extra = parse_stats_option(args.stats)
     return StatsConfig(n=args.stats_n, hutchinson_probes=args.hutchinson_probes,
-                       power_iters=args.power_iters, statistics=parse_statistics(args.stats))
+                       power_iters=args.power_iters, statistics=statistics, extra=extra)
 
 
 def add_budget_args(parser: argparse.ArgumentParser) -> None:

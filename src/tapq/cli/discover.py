@@ -97,6 +97,11 @@ def add_parser(commands) -> None:
                         "wall time (a budget equal to an LLM run's)")
     parser.add_argument("--replay", metavar="RUN_DIR",
                         help="replay a finished run exactly from its LLM cache (no LLM)")
+    parser.add_argument("--stats", metavar="+NAMES|NAMES|all",
+                        help="statistics candidates can read: +ptq,delta_loss adds the "
+                        "opt-in per-cell ones (computed once per benchmark and cached; the "
+                        "prompt then offers them), NAMES only those, all every one "
+                        "(default: the model's defaults)")
     parser.add_argument("--compare-budget", metavar="BUDGET|none",
                         help="final check: allocate with the best novel and the best "
                         "human proxy at this budget and measure (default avg-bits=3, or the "
@@ -123,6 +128,7 @@ def _apply_preset(args: argparse.Namespace) -> None:
 def _config(args: argparse.Namespace):
     from tapq.bench import DEFAULT_BENCH
     from tapq.discover import DiscoverConfig, ExecutionConfig, LLMConfig, SearchConfig
+    from tapq.proxies import canonical_stats
     from tapq.executors import make_executor
 
     _apply_preset(args)
@@ -161,7 +167,8 @@ def _config(args: argparse.Namespace):
                             seeds=not args.no_seeds, kind=args.search, gp=gp),
         execution=ExecutionConfig(executor=args.executor, workers=args.workers,
                                   ray_address=args.ray_address, device=str(args.device)),
-        replay=Path(args.replay) if args.replay else None, transfer=transfer)
+        replay=Path(args.replay) if args.replay else None, transfer=transfer,
+        stats=canonical_stats(args.stats))
 
 
 def _benches(specs: list, flag: str = "--bench") -> list[Path]:
@@ -253,7 +260,7 @@ def run(args: argparse.Namespace, console: Console) -> None:
     if args.compare_budget != "none" and result.best_proxy is not None:
         rows = compare_at_budget(config.bench,
                                  [str(result.best_proxy), human_to_beat(result.final)],
-                                 args.compare_budget, args.device)
+                                 args.compare_budget, args.device, config.stats_config)
     if args.json:
         print(json.dumps({**result.to_json(), "compare": [r.to_json() for r in rows]}))
         return

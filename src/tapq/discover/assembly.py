@@ -130,7 +130,7 @@ def _bench_task(path: Path, label: str, stats_path: Path, config: DiscoverConfig
                 ) -> BenchTask:
     """One benchmark of the search: its data without the test split, its model's
     statistics (cached per model) written for the sandbox, and the job reading them."""
-    data, stats = bench_for_scoring(path, config.execution.device)
+    data, stats = bench_for_scoring(path, config.execution.device, config.stats_config)
     data = data.without_test()  # discovery never reads the test split
     save_stats_for_sandbox(stats, stats_path)
     job = SandboxJob.from_file(stats_path, data.bit_choices, config.limits)

@@ -16,6 +16,7 @@ from pathlib import Path
 from tapq.bench import DEFAULT_BENCH
 from tapq.discover.controller import ControllerConfig
 from tapq.discover.gp.settings import GPConfig
+from tapq.proxies.stats_config import StatsConfig, parse_stats_option
 from tapq.sandbox import SandboxLimits
 
 PROMPT_STYLES = ("teach", "plain")
@@ -140,6 +141,10 @@ class DiscoverConfig:
             resume key: it changes no candidate's score.
         replay: a finished run's folder: answer every request from its LLM cache (an
             exact replay without the LLM; a request it never made is an error).
+        stats: the statistics candidates can read, as ``--stats`` names them (None: the
+            model's defaults; ``+ptq,delta_loss``: the defaults plus the opt-in ones),
+            canonical (tapq.proxies.canonical_stats). A resume key: it changes what a
+            candidate sees, hence its score.
     """
 
     bench: Path = resume_field("bench", DEFAULT_BENCH)
@@ -152,6 +157,7 @@ class DiscoverConfig:
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
     replay: Path | None = None
     transfer: tuple[Path, ...] | None = None
+    stats: str | None = resume_field("stats", None)
 
     def __post_init__(self) -> None:
         if self.fitness not in FITNESS_RULES:
@@ -159,6 +165,12 @@ class DiscoverConfig:
         object.__setattr__(self, "more_benches", tuple(Path(b) for b in self.more_benches))
         if self.transfer is not None:
             object.__setattr__(self, "transfer", tuple(Path(b) for b in self.transfer))
+
+    @property
+    def stats_config(self) -> StatsConfig:
+        """The statistics settings every benchmark's statistics are computed with."""
+        statistics, extra = parse_stats_option(self.stats)
+        return StatsConfig(statistics=statistics, extra=extra)
 
     @property
     def benches(self) -> tuple[Path, ...]:

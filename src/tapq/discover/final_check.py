@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tapq.allocate import Budget, Comparer, CompareRow
 from tapq.device import DeviceLike
-from tapq.proxies import BASELINE_PROXIES, Fitness, best_human, evaluate_proxies
+from tapq.proxies import (BASELINE_PROXIES, Fitness, StatsConfig, best_human,
+                          evaluate_proxies)
 
 __all__ = ["FALLBACK_HUMAN", "compare_at_budget", "fitness_check", "human_to_beat"]
 
@@ -19,11 +20,12 @@ __all__ = ["FALLBACK_HUMAN", "compare_at_budget", "fitness_check", "human_to_bea
 FALLBACK_HUMAN = "hawq_v2"
 
 
-def fitness_check(bench: str | Path, best_proxy: str | Path,
-                  device: DeviceLike = None) -> list[Fitness]:
-    """Fitness of the best novel proxy (first) and of every baseline on `bench`. A run
-    writes best_proxy.py only for a novel candidate (never a copy of a seed)."""
-    return evaluate_proxies(bench, [str(best_proxy), *BASELINE_PROXIES], device)
+def fitness_check(bench: str | Path, best_proxy: str | Path, device: DeviceLike = None,
+                  stats: StatsConfig | None = None) -> list[Fitness]:
+    """Fitness of the best novel proxy (first) and of every baseline on `bench`, on
+    statistics computed with `stats` (the run's). A run writes best_proxy.py only for a
+    novel candidate (never a copy of a seed)."""
+    return evaluate_proxies(bench, [str(best_proxy), *BASELINE_PROXIES], device, stats)
 
 
 def human_to_beat(final: list[Fitness]) -> str:
@@ -33,8 +35,10 @@ def human_to_beat(final: list[Fitness]) -> str:
 
 
 def compare_at_budget(bench: str | Path, proxies: list[str], budget: str = "avg-bits=3",
-                      device: DeviceLike = None) -> list[CompareRow]:
+                      device: DeviceLike = None, stats: StatsConfig | None = None
+                      ) -> list[CompareRow]:
     """The proxies' allocations at `budget` on the benchmark's own model, PTQ as the
-    benchmark measured (on `device`, default CPU), beside uniform precision and the
-    benchmark oracle."""
-    return Comparer.for_bench(bench, proxies, device=device).at([Budget.parse(budget)])
+    benchmark measured (on `device`, default CPU; statistics with `stats`), beside
+    uniform precision and the benchmark oracle."""
+    return Comparer.for_bench(bench, proxies, device=device,
+                              stats_config=stats).at([Budget.parse(budget)])

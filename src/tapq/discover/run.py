@@ -95,13 +95,15 @@ def discover(config: DiscoverConfig, resume: bool = False,
             if final_check:
                 transfer, notes = run_transfer_check(run.store, out, list(config.benches),
                                                      config.execution.device,
-                                                     named_benches(config.transfer))
+                                                     named_benches(config.transfer),
+                                                     config.stats_config)
         finally:
             run.close()
         labels = bench_labels(list(config.benches))
         finals = {}
         if final_check and best is not None:  # on every benchmark searched, its test split
-            finals = {label: fitness_check(path, best, config.execution.device)
+            finals = {label: fitness_check(path, best, config.execution.device,
+                                           config.stats_config)
                       for label, path in zip(labels, config.benches)}
         final = finals.get(labels[0], [])
         logging.getLogger("tapq.discover").info("finished in %.0f s; best proxy: %s",

@@ -26,7 +26,7 @@ from tapq.discover.seeds import BASELINE_PREFIX, seed_name
 from tapq.discover.store import CandidateRecord, RunStore
 from tapq.errors import TapqError
 from tapq.outputs import write_text_atomic
-from tapq.proxies import BASELINE_PROXIES, Fitness, evaluate_proxies
+from tapq.proxies import BASELINE_PROXIES, Fitness, StatsConfig, evaluate_proxies
 
 __all__ = ["SEED_PROXY", "key_rows", "named_benches", "run_transfer_check",
            "transfer_targets"]
@@ -86,11 +86,11 @@ def _row(bench: str, path: Path, role: str, shown: str, f: Fitness) -> dict:
 
 
 def _judge(path: Path, label: str, novel: str, seed: str | None, names: dict[str, str],
-           device: DeviceLike) -> list[dict]:
+           device: DeviceLike, stats: StatsConfig | None) -> list[dict]:
     """The rows of one benchmark: novel proxy, best seed, every baseline (test split)."""
     specs = [novel, *([seed] if seed and seed not in BASELINE_PROXIES else []),
              *BASELINE_PROXIES]
-    found = evaluate_proxies(path, specs, device, split="test")
+    found = evaluate_proxies(path, specs, device, stats, split="test")
     rows = []
     for spec, f in zip(specs, found):
         role = "novel" if spec == novel else "seed" if spec == seed else "baseline"
@@ -99,10 +99,11 @@ def _judge(path: Path, label: str, novel: str, seed: str | None, names: dict[str
 
 
 def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
-                       device: DeviceLike = None, shipped: dict[str, Path] | None = None
-                       ) -> tuple[list[dict], list[str]]:
+                       device: DeviceLike = None, shipped: dict[str, Path] | None = None,
+                       stats: StatsConfig | None = None) -> tuple[list[dict], list[str]]:
     """Judge the run's best novel proxy (and best seed, and the baselines) on every
-    shipped benchmark it did not search; store and return (rows, notes)."""
+    shipped benchmark it did not search, on statistics computed with `stats` (the run's,
+    so a proxy reading an opt-in statistic finds it); store and return (rows, notes)."""
     summary = summarize(store)
     targets = transfer_targets(searched, shipped)
     rows: list[dict] = []
@@ -123,7 +124,7 @@ def run_transfer_check(store: RunStore, out: Path, searched: list[Path],
             names[seed] = f"best seed: {seed_name(summary.best_seed)}"
         for label, path in targets.items():
             try:
-                rows += _judge(path, label, novel, seed, names, device)
+                rows += _judge(path, label, novel, seed, names, device, stats)
             except Exception as error:  # noqa: BLE001 -- one benchmark never ends the run
                 why = str(error) if isinstance(error, TapqError) else \
                     f"{type(error).__name__}: {error}"

@@ -9,11 +9,12 @@ from tapq.proxies.fitness import (Fitness, config_scores, fitness, iso_budget_sp
 from tapq.proxies.loading import ProxyFile, load_proxy, table_of
 from tapq.proxies.stats import LayerStats, collect_stats
 from tapq.proxies.stats_cache import collect_stats_cached
-from tapq.proxies.stats_config import ALL_STATISTICS, StatsConfig, parse_statistics
+from tapq.proxies.stats_config import (ALL_STATISTICS, StatsConfig, canonical_stats,
+                                       parse_statistics, parse_stats_option)
 from tapq.proxies.stats_ptq_view import PTQView
 
 __all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "PTQView", "Proxy", "ProxyFile",
-           "STATS_BATCH", "StatsConfig", "parse_statistics",
+           "STATS_BATCH", "StatsConfig", "canonical_stats", "parse_statistics", "parse_stats_option",
            "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human", "collect_stats",
            "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness",
            "iso_budget_spearman", "iso_undefined", "load_proxy", "model_stats", "proxy_table", "same_ranking",

@@ -16,7 +16,8 @@ from dataclasses import dataclass, replace
 
 from tapq.errors import TapqError
 
-__all__ = ["ALL_STATISTICS", "LARGE_MODEL", "StatsConfig", "parse_statistics"]
+__all__ = ["ALL_STATISTICS", "LARGE_MODEL", "StatsConfig", "canonical_stats",
+           "parse_statistics", "parse_stats_option"]
 
 ALL_STATISTICS = ("grad", "act", "hessian_trace", "hessian_eig", "fisher", "synflow",
                   "patches", "act_range", "ptq", "delta_loss")
@@ -44,6 +45,8 @@ class StatsConfig:
         statistics: which statistics to compute (of ALL_STATISTICS); None: all the
             model's size affords (large models leave out ``hessian_eig``, ``ptq`` and
             ``delta_loss``, whose cost grows with layers x bit-widths).
+        extra: statistics computed on top of `statistics` (``--stats +ptq,delta_loss``:
+            the defaults plus the opt-in ones, without naming every default).
         seed: seed of the probes, the power-iteration starts and activation sampling.
     """
 
@@ -51,6 +54,7 @@ class StatsConfig:
     hutchinson_probes: int | None = None
     power_iters: int | None = None
     statistics: tuple[str, ...] | None = None
+    extra: tuple[str, ...] = ()
     seed: int = 0
 
     def resolved(self, num_params: int) -> StatsConfig:
@@ -64,12 +68,15 @@ class StatsConfig:
             statistics = tuple(s for s in ALL_STATISTICS
                                if not (s == "hessian_eig" and values["power_iters"] < 1)
                                and s not in _OPT_IN and not (large and s in _COSTLY))
+        # One order (ALL_STATISTICS'), so the same set is the same cache key however named.
+        chosen = set(statistics) | set(self.extra)
+        statistics = tuple(s for s in ALL_STATISTICS if s in chosen)
         if "hessian_eig" in statistics and values["power_iters"] < 1:
             values["power_iters"] = _SMALL["power_iters"]  # asked for by name: compute it
         for key in ("n", "hutchinson_probes"):
             if values[key] < 1:
                 raise TapqError(f"statistics setting {key}={values[key]} must be at least 1")
-        return replace(self, statistics=tuple(statistics), **values)
+        return replace(self, statistics=statistics, extra=(), **values)
 
     def skipped(self) -> tuple[str, ...]:
         """Statistics of ALL_STATISTICS this (resolved) configuration leaves out."""
@@ -82,6 +89,30 @@ def parse_statistics(text: str | None) -> tuple[str, ...] | None:
         return None
     if text.strip() == "all":
         return ALL_STATISTICS
+    if text.strip().startswith("+"):
+        raise TapqError(f"--stats {text}: '+NAMES' (the defaults plus NAMES) is not "
+                        "accepted here; name every statistic")
+    return _names(text)
+
+
+def parse_stats_option(text: str | None) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    """``--stats`` text as (statistics, extra) for StatsConfig: ``all``, ``NAMES`` (only
+    these), or ``+NAMES`` (the model's defaults plus these); None: the defaults."""
+    if text is not None and text.strip().startswith("+"):
+        return None, _names(text.strip()[1:])
+    return parse_statistics(text), ()
+
+
+def canonical_stats(text: str | None) -> str | None:
+    """``--stats`` text in one spelling per meaning (names in ALL_STATISTICS' order, no
+    spaces; None for the defaults), so a stored setting compares equal however typed."""
+    statistics, extra = parse_stats_option(text)
+    if statistics is None:
+        return "+" + ",".join(s for s in ALL_STATISTICS if s in extra) if extra else None
+    return ",".join(s for s in ALL_STATISTICS if s in statistics)
+
+
+def _names(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in ALL_STATISTICS]
     if unknown or not names:
