@@ -31,7 +31,29 @@ def test_bench_list_reports_each_shipped_benchmark_with_its_ceiling():
     rows = {row["name"]: row for row in json.loads(done.stdout)}
     assert set(rows) == set(shipped_benches())
     mnist = rows["mnist-cnn"]
-    assert mnist["target"] == "kl" and mnist["configs"] == 600
-    assert sum(mnist["splits"].values()) == 600
+    assert mnist["target"] == "kl" and mnist["configs"] == 1000
+    assert sum(mnist["splits"].values()) == 1000
     low, high = mnist["ceiling_ci"]
     assert 0 < low <= mnist["ceiling"] <= high <= 1
+
+
+def test_every_shipped_benchmark_has_ceilings_from_halves_and_from_seeds_per_band():
+    """Issue 16's bar for a shipped ground truth: its target, its splits, and the proxy
+    ceiling from disjoint evaluation halves and from two calibration seeds -- pooled
+    within bands and per band, each with an interval."""
+    for name, path in shipped_benches().items():
+        store = BenchStore(path)
+        try:
+            info = bench_info(store)
+        finally:
+            store.close()
+        assert info["target"] in ("kl", "accuracy", "agreement")
+        assert min(info["search"], info["select"], info["test"]) > 0
+        for source in ("halves", "seeds", "independent"):
+            found = info["ceilings"][source]
+            assert found is not None, f"{name}: no {source} ceiling"
+            low, high = found["ceiling_ci"]
+            assert 0 < low <= found["ceiling"] <= high <= 1, (name, source)
+            banded = [b for b in found["bands"] if b["ceiling"] is not None]
+            assert len(banded) >= 3, (name, source)
+        assert info["ceilings"]["halves"]["ceiling"] >= 0.9, name  # what issue 16 asks
