@@ -82,10 +82,10 @@ def _ci(value: float | None, ci: list | None) -> str:
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| benchmark | configs (search/select/test) | target | ceiling: halves | "
-             "seeds | both | best human, test [95% CI] | second | Δ second − best "
-             "[95% CI] | half-width |",
-             "|---|---|---|---:|---:|---:|---|---|---:|---:|"]
+    header = ("| benchmark | configs (search/select/test) | target | ceiling: halves | seeds | "
+              "both | best human, test [95% CI] | second | Δ second − best [95% CI] | "
+              "half-width |")
+    lines = [header, "|---|---|---|---:|---:|---:|---|---|---:|---:|"]
     for r in rows:
         c = {s: (_ci(v["ceiling"], v["ci"]) if v else "not stored")
              for s, v in r["ceilings"].items()}

@@ -109,7 +109,7 @@ def _cli(out: Path, url: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "tapq.cli", "--quiet", "discover", "--out", str(out),
             "--llm", "openai:fake", "--llm-base-url", url, "--generations", "3",
             "--population", "3", "--children", "3", "--seed", "5",
-            "--compare-budget", "none", *extra]
+            "--compare-budget", "none", "--transfer", "none", *extra]
 
 
 @pytest.mark.slow

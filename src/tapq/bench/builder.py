@@ -309,21 +309,21 @@ def _check_resumable(out: str | Path, meta: dict) -> None:
     old = BenchStore.existing_meta(out)
     if isinstance(old.get("spec"), dict):  # settings added since: the file used the default
         old["spec"] = {**json.loads(json.dumps(asdict(BenchSpec()))), **old["spec"]}
-        # --repeat may grow: more configurations measured under the second seed (tighter
-        # seed-based ceilings) without re-measuring any; a smaller one would leave stored
-        # repeats the spec does not describe.
-        grown = meta.get("spec", {}).get("repeat")
-        if grown is not None and grown >= old["spec"]["repeat"]:
-            old["spec"]["repeat"] = grown
-        elif grown is not None:
-            raise TapqError(f"{out} holds {old['spec']['repeat']} repeated configurations; "
-                            f"--repeat may grow on resume, not shrink to {grown}")
     for key in ("spec", "model_hash", "layers"):
         new = json.loads(json.dumps(meta.get(key)))
         if old and key in meta and old.get(key) != new:
             names = [key]
             if key == "spec" and isinstance(old.get(key), dict):  # name the settings
                 names = [k for k in new if old[key].get(k) != new[k]] or names
+                # --repeat may grow: more configurations measured under the second seed
+                # (tighter seed-based ceilings), nothing re-measured; a smaller one would
+                # leave stored repeats the spec does not describe.
+                if names == ["repeat"] and new["repeat"] >= old[key]["repeat"]:
+                    continue
+                if names == ["repeat"]:
+                    raise TapqError(f"{out} holds {old[key]['repeat']} repeated "
+                                    f"configurations; --repeat may grow on resume, not "
+                                    f"shrink to {new['repeat']}")
             verb = "differs" if len(names) == 1 else "differ"
             raise TapqError(f"{out} was built with different settings ({', '.join(names)} "
                             f"{verb}); use another --out to build a new benchmark")
