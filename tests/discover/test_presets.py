@@ -53,3 +53,18 @@ def test_the_final_checks_budget_fits_the_benchmark_before_the_run_starts():
     assert _compare_budget("size-mb=3", lite) == "size-mb=3"
     with pytest.raises(TapqError, match="span 4.96-8.00 average bits"):
         _compare_budget("avg-bits=3", lite)
+
+
+def test_discover_stats_reach_the_run_configuration_in_one_spelling(tmp_path):
+    from tapq.cli.discover import _config
+
+    args = build_parser().parse_args(["discover", "--out", str(tmp_path / "run"),
+                                      "--stats", "+delta_loss, ptq"])
+    config = _config(args)
+    assert config.stats == "+ptq,delta_loss"
+    assert config.resume_key()["stats"] == "+ptq,delta_loss"
+    plain = _config(build_parser().parse_args(["discover", "--out", str(tmp_path / "r2")]))
+    assert plain.stats is None
+    with pytest.raises(TapqError, match="unknown statistic"):
+        _config(build_parser().parse_args(["discover", "--out", str(tmp_path / "r3"),
+                                           "--stats", "+deltaloss"]))
