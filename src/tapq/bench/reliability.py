@@ -83,7 +83,8 @@ def _independent(m: np.ndarray) -> np.ndarray:
 
 # source -> (estimator over a (k, ..., n) stack of its k measurements, the method in words)
 SOURCES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], str]] = {
-    "halves": (_halves, ("even vs odd evaluation halves, one calibration seed; "
+    "halves": (_halves, ("two disjoint evaluation halves (alternate examples, or alternate "
+                         "source images where crops share one), one calibration seed; "
                          "Spearman-Brown corrected")),
     "seeds": (_seeds, "two calibration seeds on the same evaluation images"),
     "independent": (_independent, ("seed s on one half vs seed s+1 on the other; "
