@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -394,12 +395,23 @@ class Outcome:
 
     @property
     def message(self) -> str:
-        lines = self.stderr.strip().splitlines()
+        lines = error_lines(self.stderr)
         return lines[0] if lines else ""
 
 
 def _text(output: str | bytes | None) -> str:
     return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
+# The line a finished long step leaves on a non-terminal stderr (tapq.progress._log_line),
+# e.g. "layer statistics: 5/5 in 3.1 s": progress, printed only when the step ran (a cold
+# statistics cache), so it may precede an error without being part of it.
+PROGRESS_LINE = re.compile(r"^(?!tapq: error: ).+: \d+(/\d+)? in \d+\.\d s$")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The lines of `stderr` that are not progress lines."""
+    return [line for line in stderr.strip().splitlines() if not PROGRESS_LINE.match(line)]
 
 
 def run_case(case: Case, workdir: Path, timeout: float = CASE_TIMEOUT) -> Outcome:
@@ -415,7 +427,7 @@ def run_case(case: Case, workdir: Path, timeout: float = CASE_TIMEOUT) -> Outcom
         code, stdout, stderr = None, _text(expired.stdout), _text(expired.stderr)
     seconds = time.perf_counter() - start
     problems = []
-    lines = stderr.strip().splitlines()
+    lines = error_lines(stderr)
     if code is None:
         problems.append(f"still running after {timeout:.0f} s (not validated early)")
     elif code != 2:
