@@ -63,7 +63,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 # The names of tapq.proxies.ALL_STATISTICS, written out: importing them would import torch
-# for every command's --help (tests/cli check the two agree).
+# for every command's --help (tests/proxies/test_stats_cost.py checks the two agree).
 STATS_HELP = ("statistics to compute, comma-separated (grad, act, hessian_trace, hessian_eig, "
               "fisher, synflow, patches, act_range, ptq, delta_loss): "
               "NAMES computes only those (the others are NaN, and a proxy reading them "

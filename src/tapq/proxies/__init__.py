@@ -14,7 +14,8 @@ from tapq.proxies.stats_config import (ALL_STATISTICS, StatsConfig, canonical_st
 from tapq.proxies.stats_ptq_view import PTQView
 
 __all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "PTQView", "Proxy", "ProxyFile",
-           "STATS_BATCH", "StatsConfig", "canonical_stats", "parse_statistics", "parse_stats_option",
+           "STATS_BATCH", "StatsConfig", "canonical_stats", "parse_statistics",
+           "parse_stats_option",
            "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human", "collect_stats",
            "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness",
            "iso_budget_spearman", "iso_undefined", "load_proxy", "model_stats", "proxy_table", "same_ranking",
