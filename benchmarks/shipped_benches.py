@@ -42,11 +42,8 @@ def _ceiling(info: dict, source: str) -> dict | None:
 def summarize(name: str) -> dict:
     """One benchmark's row."""
     path = resolve_bench(name)
-    store = BenchStore(path)
-    try:
+    with BenchStore(path) as store:
         info = bench_info(store)
-    finally:
-        store.close()
     start = time.perf_counter()
     found = evaluate_proxies(path, list(BASELINE_PROXIES), split="test")
     seconds = time.perf_counter() - start
@@ -106,7 +103,11 @@ def main(names: list[str]) -> None:
         rows.append(summarize(name))
         print(f"{name}: {rows[-1]['seconds']:.0f} s", file=sys.stderr)
     RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps(rows, indent=1))
+    # a run on some benchmarks replaces their rows and keeps the others'
+    kept = json.loads(RESULTS.read_text()) if RESULTS.is_file() else []
+    fresh = {r["bench"] for r in rows}
+    saved = sorted([r for r in kept if r["bench"] not in fresh] + rows, key=lambda r: r["bench"])
+    RESULTS.write_text(json.dumps(saved, indent=1))
     print(markdown(rows))
 
 

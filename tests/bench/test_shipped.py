@@ -1,7 +1,10 @@
 """The shipped benchmarks: listed with their own numbers, and reachable by name."""
 import json
+import sqlite3
 import subprocess
 import sys
+
+import pytest
 
 from tapq.bench import BenchStore, bench_info, resolve_bench, shipped_benches
 
@@ -42,11 +45,8 @@ def test_every_shipped_benchmark_has_ceilings_from_halves_and_from_seeds_per_ban
     ceiling from disjoint evaluation halves and from two calibration seeds -- pooled
     within bands and per band, each with an interval."""
     for name, path in shipped_benches().items():
-        store = BenchStore(path)
-        try:
+        with BenchStore(path) as store:
             info = bench_info(store)
-        finally:
-            store.close()
         assert info["target"] in ("kl", "accuracy", "agreement")
         assert min(info["search"], info["select"], info["test"]) > 0
         for source in ("halves", "seeds", "independent"):
@@ -57,3 +57,10 @@ def test_every_shipped_benchmark_has_ceilings_from_halves_and_from_seeds_per_ban
             banded = [b for b in found["bands"] if b["ceiling"] is not None]
             assert len(banded) >= 3, (name, source)
         assert info["ceilings"]["halves"]["ceiling"] >= 0.9, name  # what issue 16 asks
+
+
+def test_a_store_closes_when_its_block_ends():
+    with BenchStore(resolve_bench("mnist-cnn")) as store:
+        assert store.meta()["spec"]["model"] == "mnist-cnn"
+    with pytest.raises(sqlite3.ProgrammingError):
+        store.meta()  # closed

@@ -213,6 +213,12 @@ class BenchStore:
         """Close the connection."""
         self.db.close()
 
+    def __enter__(self) -> "BenchStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def meta(self) -> dict:
         """All metadata, JSON-decoded."""
         return {k: json.loads(v) for k, v in self.db.execute("SELECT key, value FROM meta")}

@@ -178,11 +178,8 @@ def run_list(args: argparse.Namespace, console: Console) -> None:
 
     rows = []
     for name, path in shipped_benches().items():
-        store = BenchStore(path)
-        try:
+        with BenchStore(path) as store:
             info = bench_info(store)
-        finally:
-            store.close()
         rows.append({"name": name, "path": str(path), "model": info["model"],
                      "data": info["data"], "ptq": info["ptq"], "bits": info["bits"],
                      "target": info["target"], "configs": info["configs"],
