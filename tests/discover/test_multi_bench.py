@@ -289,3 +289,33 @@ def test_nothing_to_transfer_is_said_in_one_line_and_stored(tmp_path):
         assert store.transfer() == nothing
     finally:
         store.close()
+
+
+DELTA_KL = ("Thought: the measured KL change with this layer alone quantized.\n```python\n"
+            "def sensitivity(layer, bits):\n"
+            "    return float(layer.delta_kl[bits]) + 1e-9 * layer.num_params / bits\n```\n")
+
+
+@pytest.mark.slow
+def test_opt_in_statistics_reach_prompts_candidates_and_the_final_check(digits_bench,
+                                                                       tmp_path):
+    """`discover --stats +delta_loss`: the prompt offers delta_kl, a candidate reading it
+    is scored (not failed on NaN), and the final check on the test split reads it too."""
+    config = DiscoverConfig(bench=digits_bench, out=tmp_path / "run", transfer=(),
+                            llm=LLMConfig(spec="openai:fake"), limits=LIMITS,
+                            search=SearchConfig(generations=1, population=2, seed=4),
+                            stats="+delta_loss")
+    with FakeOpenAI(lambda request, index: DELTA_KL) as server:
+        result = discover(config, backend=OpenAIBackend("fake", base_url=server.base_url))
+        prompts = [json.dumps(r["messages"]) for r in server.requests]
+    assert prompts and all("layer.delta_kl" in p and "layer.delta_loss[bits]" in p
+                           for p in prompts)
+    store = RunStore(tmp_path / "run" / "run.db")
+    try:
+        records = [r for r in store.candidates() if not r.is_seed]
+    finally:
+        store.close()
+    assert records[0].status == "ok" and math.isfinite(records[0].fitness)
+    assert result.best_proxy is not None and "delta_kl" in result.best_proxy.read_text()
+    novel = result.final[0]
+    assert novel.error is None and math.isfinite(novel.spearman_iso_test)
