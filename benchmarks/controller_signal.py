@@ -118,6 +118,7 @@ def _run_one(out: Path, controller: str, seed: int, args) -> dict:
         SearchConfig,
         discover,
     )
+    from tapq.discover.results import select_fitness
 
     folder, twin = out / f"{controller}-{seed}", out / f"dpo-{seed}" / "run.db"
     if controller == "uniform" and twin.is_file() and not (folder / "run.db").exists():
@@ -142,13 +143,23 @@ def _run_one(out: Path, controller: str, seed: int, args) -> dict:
         probe.close()
     result = discover(config, resume=started, final_check=False)
     best = result.summary.best
+    store = RunStore(database)
+    try:
+        meta = store.meta()
+        tops = [max(g.probabilities.values()) for g in store.generations() if g.probabilities]
+    finally:
+        store.close()
     return {"controller": controller, "seed": seed,
             "best_novel": best.fitness if best else float("nan"),
-            "best_novel_val": best.metrics.get("spearman_iso_val") if best else float("nan"),
+            "best_novel_select": select_fitness(best) if best else float("nan"),
+            "best_seed": result.summary.best_seed.fitness,
             "novel": result.summary.novel, "candidates": result.summary.candidates,
             "valid": result.summary.valid, "copies": result.summary.copies,
-            "seconds": time.perf_counter() - start,
-            "llm_seconds": result.summary.llm_seconds}
+            # the run's own wall time as stored (a finished run read again adds nothing)
+            "seconds": float(meta.get("wall_seconds", time.perf_counter() - start)),
+            "llm_seconds": result.summary.llm_seconds,
+            # did the policy ever move? (uniform over 27 strategies: 1/27 = 0.037)
+            "top_probability_per_generation": tops}
 
 
 def runs(args) -> dict:

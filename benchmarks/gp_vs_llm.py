@@ -10,14 +10,14 @@ For every seed it runs, on the shipped benchmark (or --bench), with one sandbox 
 3. ``gp-wall``: the GP with as many generations as fit in the LLM run's wall time.
 ``--methods`` runs a subset (e.g. the LLM runs in one process and the ``gp-wall`` runs,
 which wait for each LLM run's wall time, in another); the table is printed once every run
-is finished. Each run's kept candidate is its best on the search split (seeds excluded);
-it is reported on the search split and on the held-out rows no search reads for its
-choice (select and test together), with whether its table ranks like a seed's (a human
+is finished. Each run's kept candidate is its answer: the best novel one (seeds and copies excluded);
+it is reported on the search split and on the test split no search reads, with whether its table ranks like a seed's (a human
 baseline or a hint's starting body: Spearman >= 0.999 over all cells). GP-minus-LLM
-differences held out carry two intervals: per seed, a paired bootstrap over the held-out
-configurations (tapq.intervals.iso_intervals); over seeds, a paired percentile bootstrap
+differences on the test split carry two intervals: per seed, a paired bootstrap over the
+test configurations (tapq.intervals.iso_intervals); over seeds, a paired percentile bootstrap
 (scipy.stats.bootstrap) of the per-seed differences. Run folders are kept under --out and reused, so a killed
-benchmark resumes. Writes --out/gp_vs_llm.json and prints the BENCHMARKS.md table.
+benchmark resumes. Writes --out/gp_vs_llm.json and benchmarks/results/gp_vs_llm.json and
+prints the BENCHMARKS.md table.
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ from tapq.discover import (
 from tapq.discover.gp import GPConfig
 from tapq.discover.novelty import NoveltyIndex
 from tapq.discover.prompting import load_hints
+from tapq.discover.results import summarize
 from tapq.discover.seeds import hint_program
 from tapq.intervals import iso_intervals
 from tapq.proxies import (
@@ -56,6 +57,7 @@ from tapq.proxies import (
 )
 
 COMMAND = "python benchmarks/gp_vs_llm.py"
+RESULTS = Path(__file__).parent / "results"
 METHODS = ("llm", "gp-evals", "gp-wall")
 GP_WALL_GENERATIONS = 10_000  # the wall-time budget, not this, ends a gp-wall run
 
@@ -121,28 +123,25 @@ def _seed_tables(stats, bit_choices) -> dict[str, np.ndarray]:
 
 
 def _kept(path: Path) -> tuple[CandidateRecord | None, dict]:
-    """The candidate the search keeps (best valid on the search split, seeds excluded:
-    they are no search's output) and the run's counts and wall time."""
+    """The run's own answer (its best novel candidate, as `tapq discover` reports it:
+    seeds and copies of them never) and the run's counts and wall time."""
     store = RunStore(path)
     try:
+        summary = summarize(store)
         records = [r for r in store.candidates() if not r.is_seed]
         meta = store.meta()
     finally:
         store.close()
-    valid = [r for r in records if r.valid and r.table is not None]
-    kept = max(valid, key=lambda r: r.fitness, default=None)
-    return kept, {"candidates": len(records), "valid": len(valid),
-                  "evaluated": sum(r.duplicate_of is None and r.code is not None
-                                   for r in records),
-                  "generations": 1 + max((r.generation for r in records), default=-1),
-                  "wall_seconds": meta.get("wall_seconds", float("nan"))}
+    return summary.best, {
+        "candidates": summary.candidates, "valid": summary.valid, "novel": summary.novel,
+        "evaluated": sum(r.duplicate_of is None and r.code is not None for r in records),
+        "generations": 1 + max((r.generation for r in records), default=-1),
+        "wall_seconds": meta.get("wall_seconds", float("nan"))}
 
 
 def analyse(args: argparse.Namespace) -> dict:
-    """Each run's kept candidate on the search split and on the held-out rows (select and
-    test: together 120 configurations of the shipped benchmark, where each alone has too
-    few per budget band for an iso-budget rho), whether it is a copy of a seed, and every
-    GP-minus-LLM difference held out: per seed with a paired bootstrap over the held-out
+    """Each run's kept candidate on the search split and on the test split, whether it is a copy of a seed, and every
+    GP-minus-LLM difference on the test split: per seed with a paired bootstrap over the test
     configurations (tapq.intervals), and over seeds with a paired bootstrap."""
     data, stats = bench_for_scoring(args.bench)
     seeds = NoveltyIndex()
@@ -151,42 +150,44 @@ def analyse(args: argparse.Namespace) -> dict:
         seeds.add(i, table)
     humans = {n: config_scores(np.asarray(proxy_table(stats, p, data.bit_choices)),
                                data.bit_choices, data.bits) for n, p in BASELINE_PROXIES.items()}
-    search = data.in_split("search")
     human = best_human(fitness(n, sc, data, 0.0) for n, sc in humans.items()).proxy
-    held = ~search
+    held = data.in_split("test")
 
-    def intervals(rows: list[np.ndarray]):
+    def intervals(rows: list[np.ndarray], reference: int = 0):
         return iso_intervals(np.stack([r[held] for r in rows]), data.values[held],
-                             data.avg_bits[held], reference=0)
+                             data.avg_bits[held], reference=reference)
 
     report = {"command": COMMAND, "args": vars(args), "seeds": args.seeds, "runs": {},
-              "held_out": int(held.sum()), "machine": f"{platform.machine()}, "
+              "test_configs": int(held.sum()), "machine": f"{platform.machine()}, "
               f"{os.cpu_count()} CPUs"}
     for seed in args.seeds:
         rows, runs = [], {}
         for method in METHODS:
             kept, facts = _kept(Path(args.out) / f"{method}-s{seed}" / "run.db")
             if kept is None:
-                raise SystemExit(f"{method}-s{seed} has no valid candidate")
+                raise SystemExit(f"{method}-s{seed} has no novel valid candidate")
             rows.append(config_scores(np.asarray(kept.table), data.bit_choices, data.bits))
             copy = seeds.copy_of(np.asarray(kept.table))
             runs[method] = {**facts, "kept": kept.id, "thought": kept.thought,
                             "search": kept.fitness,
                             "copy_of_seed": None if copy is None else names[copy][0]}
         found = intervals(rows + [humans[human]])
+        against_human = intervals(rows + [humans[human]], reference=len(rows))
         for i, method in enumerate(METHODS):
-            runs[method].update(held_out=float(found.rho[i]),
-                                held_out_ci=found.rho_ci[i].tolist(),
+            runs[method].update(test=float(found.rho[i]),
+                                test_ci=found.rho_ci[i].tolist(),
                                 delta_vs_llm=float(found.delta[i]),
-                                delta_vs_llm_ci=found.delta_ci[i].tolist())
+                                delta_vs_llm_ci=found.delta_ci[i].tolist(),
+                                delta_vs_human=float(against_human.delta[i]),
+                                delta_vs_human_ci=against_human.delta_ci[i].tolist())
         report["runs"][str(seed)] = runs
     found = intervals([humans[human]])
     report["human"] = {"proxy": human, "search": fitness(human, humans[human], data,
                                                          0.0).spearman_iso,
-                       "held_out": float(found.rho[0]), "held_out_ci": found.rho_ci[0].tolist()}
-    llm = [report["runs"][str(s)]["llm"]["held_out"] for s in args.seeds]
+                       "test": float(found.rho[0]), "test_ci": found.rho_ci[0].tolist()}
+    llm = [report["runs"][str(s)]["llm"]["test"] for s in args.seeds]
     report["delta_over_seeds"] = {
-        m: _interval(llm, [report["runs"][str(s)][m]["held_out"] for s in args.seeds])
+        m: _interval(llm, [report["runs"][str(s)][m]["test"] for s in args.seeds])
         for m in METHODS[1:]}
     return report
 
@@ -205,8 +206,8 @@ def _interval(llm: list[float], gp: list[float]) -> list[float]:
 
 def _table(report: dict) -> str:
     runs, human, seeds = report["runs"], report["human"], report["seeds"]
-    lines = [("| search | candidates (evaluated), mean | wall s, mean | kept: ρ iso search "
-              "| held out | kept is a seed copy | Δ held out vs LLM over seeds [95% CI] |"),
+    lines = [("| search | candidates (evaluated, novel), mean | wall s, mean | kept: ρ iso search "
+              "| test | kept is a seed copy | Δ test vs LLM over seeds [95% CI] |"),
              "|---|---|---|---|---|---|---|"]
     for method in METHODS:
         rows = [runs[str(s)][method] for s in seeds]
@@ -215,24 +216,28 @@ def _table(report: dict) -> str:
         copies = sum(r["copy_of_seed"] is not None for r in rows)
         lines.append(
             f"| {method} | {np.mean([r['candidates'] for r in rows]):.0f} "
-            f"({np.mean([r['evaluated'] for r in rows]):.0f}) "
+            f"({np.mean([r['evaluated'] for r in rows]):.0f}, "
+            f"{np.mean([r['novel'] for r in rows]):.0f}) "
             f"| {np.mean([r['wall_seconds'] for r in rows]):.0f} "
             f"| {np.mean([r['search'] for r in rows]):.3f} "
-            f"| {np.mean([r['held_out'] for r in rows]):.3f} "
+            f"| {np.mean([r['test'] for r in rows]):.3f} "
             f"| {copies} of {len(rows)} | {delta} |")
     lines.append(f"| best human ({human['proxy']}) | - | - | {human['search']:.3f} | "
-                 f"{human['held_out']:.3f} | - | |")
-    lines += ["", "| seed | " + " | ".join(f"{m}: held-out ρ iso [95% CI]" for m in METHODS)
-              + " | gp-evals − llm | gp-wall − llm |", "|---|" + "---|" * (len(METHODS) + 2)]
+                 f"{human['test']:.3f} | - | |")
+    lines += ["", "| seed | " + " | ".join(f"{m}: test ρ iso [95% CI]" for m in METHODS)
+              + " | gp-evals − llm | gp-wall − llm | each − best human |",
+              "|---|" + "---|" * (len(METHODS) + 3)]
     for s in seeds:
         r = runs[str(s)]
-        cells = [f"{r[m]['held_out']:.3f} [{r[m]['held_out_ci'][0]:.2f}, "
-                 f"{r[m]['held_out_ci'][1]:.2f}]"
+        cells = [f"{r[m]['test']:.3f} [{r[m]['test_ci'][0]:.2f}, "
+                 f"{r[m]['test_ci'][1]:.2f}]"
                  + (" (seed copy)" if r[m]["copy_of_seed"] else "") for m in METHODS]
         deltas = ["{:+.3f} [{:+.3f}, {:+.3f}]".format(r[m]["delta_vs_llm"],
                                                       *r[m]["delta_vs_llm_ci"])
                   for m in METHODS[1:]]
-        lines.append(f"| {s} | " + " | ".join(cells + deltas) + " |")
+        human_deltas = " / ".join("{:+.3f} [{:+.3f}, {:+.3f}]".format(
+            r[m]["delta_vs_human"], *r[m]["delta_vs_human_ci"]) for m in METHODS)
+        lines.append(f"| {s} | " + " | ".join(cells + deltas + [human_deltas]) + " |")
     return "\n".join(lines)
 
 
@@ -256,10 +261,12 @@ def main() -> None:
     if set(args.methods) != set(METHODS):
         return
     report = analyse(args)
-    out = Path(args.out) / "gp_vs_llm.json"
-    out.write_text(json.dumps(report, indent=1))
+    text = json.dumps(report, indent=1) + "\n"
+    (Path(args.out) / "gp_vs_llm.json").write_text(text)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "gp_vs_llm.json").write_text(text)
     print(_table(report))
-    print(f"written: {out}")
+    print(f"written: {Path(args.out) / 'gp_vs_llm.json'} and {RESULTS / 'gp_vs_llm.json'}")
 
 
 if __name__ == "__main__":
