@@ -53,6 +53,7 @@ from tapq.proxies import (
     best_human,
     config_scores,
     fitness,
+    human_scores,
     proxy_table,
 )
 
@@ -148,8 +149,7 @@ def analyse(args: argparse.Namespace) -> dict:
     names = list(_seed_tables(stats, data.bit_choices).items())
     for i, (_, table) in enumerate(names):
         seeds.add(i, table)
-    humans = {n: config_scores(np.asarray(proxy_table(stats, p, data.bit_choices)),
-                               data.bit_choices, data.bits) for n, p in BASELINE_PROXIES.items()}
+    humans = human_scores(stats, data)
     human = best_human(fitness(n, sc, data, 0.0) for n, sc in humans.items()).proxy
     held = data.in_split("test")
 

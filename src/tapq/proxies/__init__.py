@@ -2,8 +2,8 @@
 on a benchmark (built-ins in process, files in the sandbox)."""
 from tapq.proxies.baselines import BASELINE_PROXIES, Proxy, proxy_table
 from tapq.proxies.evaluation import (STATS_BATCH, STATS_SEED, bench_for_scoring, bench_stats,
-                                     best_human, evaluate_proxies, model_stats, same_ranking,
-                                     score_proxy, with_intervals)
+                                     best_human, evaluate_proxies, human_scores, model_stats,
+                                     same_ranking, score_proxy, with_intervals)
 from tapq.proxies.fitness import (Fitness, config_scores, fitness, iso_budget_spearman,
                                   iso_undefined)
 from tapq.proxies.loading import ProxyFile, load_proxy, table_of
@@ -17,6 +17,6 @@ __all__ = ["ALL_STATISTICS", "BASELINE_PROXIES", "Fitness", "LayerStats", "PTQVi
            "STATS_BATCH", "StatsConfig", "canonical_stats", "parse_statistics",
            "parse_stats_option",
            "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human", "collect_stats",
-           "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness",
+           "collect_stats_cached", "config_scores", "evaluate_proxies", "fitness", "human_scores",
            "iso_budget_spearman", "iso_undefined", "load_proxy", "model_stats", "proxy_table", "same_ranking",
            "score_proxy", "table_of", "with_intervals"]

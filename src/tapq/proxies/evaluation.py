@@ -32,7 +32,8 @@ from tapq.proxies.stats_config import StatsConfig
 from tapq.proxies.stats_ptq_view import PTQView
 
 __all__ = ["STATS_BATCH", "STATS_SEED", "bench_for_scoring", "bench_stats", "best_human",
-           "evaluate_proxies", "model_stats", "same_ranking", "score_proxy", "with_intervals"]
+           "evaluate_proxies", "human_scores", "model_stats", "same_ranking", "score_proxy",
+           "with_intervals"]
 
 STATS_BATCH = 128  # calibration images the statistics of a small model are computed on
 STATS_SEED = 0
@@ -88,6 +89,16 @@ def score_proxy(name: str, proxy: Proxy | ProxyFile, stats: list[LayerStats], da
                 ) -> Fitness:
     """Fitness of one proxy; a proxy that raises or returns non-finite values gets -inf."""
     return _scored(name, proxy, stats, data)[0]
+
+
+def human_scores(stats: list[LayerStats], data: BenchData) -> dict[str, np.ndarray]:
+    """Each human baseline's configuration scores on `data`; a baseline that cannot be
+    computed on this network (hawq_v1 where the Hessian statistics are NaN, say) is left
+    out, as the fitness check leaves it without a score: what the benchmarks compare a
+    discovered proxy against."""
+    scored = {name: _scored(name, proxy, stats, data)[1]
+              for name, proxy in BASELINE_PROXIES.items()}
+    return {name: scores for name, scores in scored.items() if scores is not None}
 
 
 def bench_for_scoring(bench_path: str | Path, device: DeviceLike = None,
